@@ -1,0 +1,41 @@
+# Hive: two commands from a fresh clone.
+#   make demo   set up .venv and run the main job on the embedded default
+#   make test   set up .venv with dev tools and run ruff, mypy and the whole pytest suite
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.hive-installed
+
+.PHONY: demo test lint typecheck unit bench crds docs clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/hive demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck
+	$(BIN)/pytest
+
+crds: $(STAMP)
+	$(BIN)/hive crds generate
+
+bench: $(STAMP)
+	$(BIN)/hive bench all
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Subcommands of ``hive``: each module defines ``register(subparsers)`` and sets ``handler``."""

@@ -1,0 +1,1 @@
+"""The Hive operator: reconciles HiveCluster and HiveBackup resources into runtime pods."""
