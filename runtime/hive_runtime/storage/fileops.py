@@ -1,0 +1,92 @@
+"""The OS calls the storage layer makes, behind one object so faults can be injected at this seam.
+
+Production uses :class:`OsFileOps` (thin wrappers over :mod:`os`). Tests subclass it to make a call
+fail the way a real disk does (ENOSPC after N bytes, EIO on fsync) and check that the layers above
+keep their promises. Nothing above this module calls :mod:`os` file functions directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+class OsFileOps:
+    """Real file operations on the local filesystem."""
+
+    def open(self, path: Path, flags: int, mode: int = 0o600) -> int:
+        return os.open(path, flags, mode)
+
+    def write(self, fd: int, data: bytes | memoryview) -> int:
+        return os.write(fd, data)
+
+    def write_all(self, fd: int, data: bytes) -> None:
+        """Write all of ``data``, looping over short writes (which the kernel may return)."""
+        view = memoryview(data)
+        while view:
+            written = self.write(fd, view)
+            view = view[written:]
+
+    def pread(self, fd: int, size: int, offset: int) -> bytes:
+        return os.pread(fd, size, offset)
+
+    def fdatasync(self, fd: int) -> None:
+        os.fdatasync(fd)
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def ftruncate(self, fd: int, size: int) -> None:
+        os.ftruncate(fd, size)
+
+    def fstat_size(self, fd: int) -> int:
+        return os.fstat(fd).st_size
+
+    def close(self, fd: int) -> None:
+        os.close(fd)
+
+    def rename(self, source: Path, target: Path) -> None:
+        os.rename(source, target)
+
+    def unlink(self, path: Path) -> None:
+        os.unlink(path)
+
+    def read_bytes(self, path: Path) -> bytes:
+        return path.read_bytes()
+
+    def listdir(self, path: Path) -> list[str]:
+        return os.listdir(path)
+
+    def makedirs(self, path: Path) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def fsync_dir(self, path: Path) -> None:
+        """Make renames, creations and deletions in directory ``path`` durable."""
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_file_atomically(ops: OsFileOps, path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a crash leaves either the old or the new file, never a mix.
+
+    Write a temporary file in the same directory, fsync it, rename it over ``path``, fsync the
+    directory. Partial temporary files left by a crash are removed by the next writer.
+    """
+    temporary = path.with_name(path.name + ".tmp")
+    fd = ops.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        try:
+            ops.write_all(fd, data)
+            ops.fsync(fd)
+        finally:
+            ops.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            ops.unlink(temporary)
+        raise
+    ops.rename(temporary, path)
+    ops.fsync_dir(path.parent)

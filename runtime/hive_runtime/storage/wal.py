@@ -1,0 +1,396 @@
+"""The write-ahead log: Raft entries in CRC-checked segment files, appended then fdatasync'ed in groups.
+
+``append`` writes records with one ``write`` per batch (not durable yet); ``sync`` makes everything
+written so far durable with one ``fdatasync`` (plus a directory fsync after a segment rotation).
+Callers batch by appending many times and syncing once; :mod:`hive_runtime.storage.group_commit`
+does that for concurrent asyncio writers. ``sync`` may run in a worker thread while the event
+loop keeps appending; a lock orders it against rotation and truncation.
+
+Every retained entry is also kept in memory (compaction bounds the log), so reads for replication
+never touch the disk.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hive_runtime.storage.errors import (
+    CorruptLogError,
+    DiskFullError,
+    LogCompactedError,
+    LogIndexError,
+    StorageFailedError,
+)
+from hive_runtime.storage.fileops import OsFileOps
+from hive_runtime.storage.metrics import StorageMetrics
+from hive_runtime.storage.record import SEGMENT_HEADER, LogEntry, encode_record, encode_segment_header
+from hive_runtime.storage.segment import parse_segment_name, scan_segment, segment_name
+
+DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class _Segment:
+    first_index: int
+    path: Path
+    size: int
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What opening the log found on disk."""
+
+    segments: int
+    first_index: int
+    last_index: int
+    torn_bytes_truncated: int
+
+
+class WriteAheadLog:
+    """Segmented, checksummed, group-committed log of :class:`LogEntry` (indices contiguous from 1)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        file_ops: OsFileOps | None = None,
+        metrics: StorageMetrics | None = None,
+    ) -> None:
+        """Open (creating if needed) the log in ``directory`` and recover it; see :attr:`recovery`."""
+        self.directory = Path(directory)
+        self.segment_bytes = segment_bytes
+        self._ops = file_ops if file_ops is not None else OsFileOps()
+        self.metrics = metrics if metrics is not None else StorageMetrics()
+        self._lock = threading.Lock()
+        self._segments: list[_Segment] = []
+        self._first_index = 1
+        self._entries: list[LogEntry] = []
+        self._offsets: list[int] = []
+        self._active_fd = -1
+        self._dir_dirty = False
+        self._synced_index = 0
+        self._failure: BaseException | None = None
+        self.recovery = self._recover()
+
+    # ----------------------------------------------------------------- reads
+    def first_index(self) -> int:
+        """Index of the first retained entry (``last_index() + 1`` when the log is empty)."""
+        return self._first_index
+
+    def last_index(self) -> int:
+        return self._first_index + len(self._entries) - 1
+
+    @property
+    def synced_index(self) -> int:
+        """Highest index known to be on disk (fdatasync returned after it was written)."""
+        return self._synced_index
+
+    def term(self, index: int) -> int:
+        return self._entry(index).term
+
+    def entry(self, index: int) -> LogEntry:
+        return self._entry(index)
+
+    def entries(self, lo: int, hi: int, *, max_bytes: int | None = None) -> list[LogEntry]:
+        """Entries with ``lo <= index < hi``; with ``max_bytes``, a prefix (at least one entry)."""
+        if lo < self._first_index:
+            raise LogCompactedError(f"index {lo} is compacted (first retained index {self._first_index})")
+        if hi > self.last_index() + 1 or lo > hi:
+            raise LogIndexError(f"range [{lo}, {hi}) outside the log (last index {self.last_index()})")
+        selected = self._entries[lo - self._first_index : hi - self._first_index]
+        if max_bytes is None:
+            return selected
+        total = 0
+        for count, entry in enumerate(selected):
+            total += len(entry.data)
+            if total > max_bytes and count > 0:
+                return selected[:count]
+        return selected
+
+    def _entry(self, index: int) -> LogEntry:
+        if index < self._first_index:
+            raise LogCompactedError(f"index {index} is compacted (first retained index {self._first_index})")
+        if index > self.last_index():
+            raise LogIndexError(f"index {index} is past the last index {self.last_index()}")
+        return self._entries[index - self._first_index]
+
+    # ---------------------------------------------------------------- writes
+    def append(self, entries: Sequence[LogEntry]) -> None:
+        """Write ``entries`` (which must continue the log) with one write; not durable until :meth:`sync`.
+
+        Raises :class:`DiskFullError` on ENOSPC with the file rolled back to its previous length.
+        """
+        self._check_usable()
+        if not entries:
+            return
+        expected = self.last_index() + 1
+        for offset, entry in enumerate(entries):
+            if entry.index != expected + offset:
+                raise LogIndexError(f"append of index {entry.index}, expected {expected + offset}")
+        if (
+            self._segments[-1].size >= self.segment_bytes
+            and self.last_index() >= self._segments[-1].first_index
+        ):
+            self._rotate(next_index=expected)
+        segment = self._segments[-1]
+        records = [encode_record(entry) for entry in entries]
+        start = segment.size
+        offsets = []
+        position = start
+        for record in records:
+            offsets.append(position)
+            position += len(record)
+        self._write_or_roll_back(b"".join(records), start=start)
+        segment.size = position
+        self._entries.extend(entries)
+        self._offsets.extend(offsets)
+        self.metrics.appended_entries.inc(len(entries))
+        self.metrics.log_bytes.inc(position - start)
+
+    def sync(self) -> int:
+        """Make every entry appended so far durable (one fdatasync); return the durable index."""
+        self._check_usable()
+        with self._lock:
+            target = self.last_index()
+            dir_dirty, self._dir_dirty = self._dir_dirty, False
+            started = time.perf_counter()
+            try:
+                self._ops.fdatasync(self._active_fd)
+                if dir_dirty:
+                    self._ops.fsync_dir(self.directory)
+            except OSError as error:
+                self._fail(error)
+                raise StorageFailedError(f"fdatasync of the WAL failed: {error}") from error
+            self.metrics.fsync_seconds.observe(time.perf_counter() - started)
+            self._synced_index = max(self._synced_index, target)
+            return self._synced_index
+
+    def truncate_after(self, index: int) -> None:
+        """Remove every entry after ``index`` (Raft conflict); durable when this returns."""
+        self._check_usable()
+        if index >= self.last_index():
+            return
+        if index < self._first_index - 1:
+            raise LogCompactedError(f"cannot truncate to {index}: compacted through {self._first_index - 1}")
+        cut_index = index + 1
+        with self._lock:
+            position = cut_index - self._first_index
+            keep = self._segment_position(cut_index)
+            cut_inside_kept = True
+            if cut_index == self._segments[keep].first_index and keep > 0:
+                keep -= 1  # the cut is at a segment boundary: drop that whole segment
+                cut_inside_kept = False
+            segment = self._segments[keep]
+            new_size = self._offsets[position] if cut_inside_kept else segment.size
+            try:
+                if len(self._segments) > keep + 1:
+                    self._ops.close(self._active_fd)
+                    self._active_fd = -1
+                    for dropped in reversed(self._segments[keep + 1 :]):
+                        self._ops.unlink(dropped.path)
+                        self.metrics.log_bytes.dec(dropped.size)
+                    del self._segments[keep + 1 :]
+                    self._ops.fsync_dir(self.directory)
+                    self._active_fd = self._ops.open(segment.path, os.O_WRONLY | os.O_APPEND)
+                self._ops.ftruncate(self._active_fd, new_size)
+                self._ops.fdatasync(self._active_fd)
+            except OSError as error:
+                self._fail(error)
+                raise StorageFailedError(f"truncating the WAL failed: {error}") from error
+            self.metrics.log_bytes.dec(segment.size - new_size)
+            segment.size = new_size
+            del self._entries[position:]
+            del self._offsets[position:]
+            self._synced_index = min(self._synced_index, index)
+            self.metrics.segments.set(len(self._segments))
+
+    def compact_through(self, index: int) -> int:
+        """Delete segments whose entries are all ``<= index`` (never the active one); return how many."""
+        self._check_usable()
+        with self._lock:
+            dropped = 0
+            while len(self._segments) > 1 and self._segments[1].first_index - 1 <= index:
+                segment = self._segments.pop(0)
+                next_first = self._segments[0].first_index
+                try:
+                    self._ops.unlink(segment.path)
+                except OSError as error:
+                    self._fail(error)
+                    raise StorageFailedError(f"deleting {segment.path} failed: {error}") from error
+                removed = next_first - self._first_index
+                del self._entries[:removed]
+                del self._offsets[:removed]
+                self._first_index = next_first
+                self.metrics.log_bytes.dec(segment.size)
+                dropped += 1
+            if dropped:
+                try:
+                    self._ops.fsync_dir(self.directory)
+                except OSError as error:
+                    self._fail(error)
+                    raise StorageFailedError(f"fsync of {self.directory} failed: {error}") from error
+            self.metrics.segments.set(len(self._segments))
+            return dropped
+
+    def reset(self, *, next_index: int) -> None:
+        """Discard the whole log and continue at ``next_index`` (after installing a snapshot).
+
+        Old segments are deleted newest first, so a crash part-way leaves a contiguous prefix
+        (or nothing), which the storage facade reconciles with the snapshot on the next start.
+        """
+        self._check_usable()
+        with self._lock:
+            try:
+                self._ops.close(self._active_fd)
+                self._active_fd = -1
+                for segment in reversed(self._segments):
+                    self._ops.unlink(segment.path)
+                self._ops.fsync_dir(self.directory)
+                self._segments = []
+                self._entries = []
+                self._offsets = []
+                self._first_index = next_index
+                self._create_segment(next_index)
+                self._ops.fdatasync(self._active_fd)
+                self._ops.fsync_dir(self.directory)
+                self._dir_dirty = False
+            except OSError as error:
+                self._fail(error)
+                raise StorageFailedError(f"resetting the WAL failed: {error}") from error
+            self._synced_index = next_index - 1
+            self.metrics.log_bytes.set(self._segments[-1].size)
+            self.metrics.segments.set(1)
+
+    def close(self) -> None:
+        if self._active_fd >= 0:
+            self._ops.close(self._active_fd)
+            self._active_fd = -1
+
+    # -------------------------------------------------------------- internals
+    def _check_usable(self) -> None:
+        if self._failure is not None:
+            raise StorageFailedError(f"the WAL failed earlier and must be reopened: {self._failure}")
+        if self._active_fd < 0:
+            raise StorageFailedError("the WAL is closed")
+
+    def _fail(self, error: BaseException) -> None:
+        self._failure = error
+
+    def _segment_position(self, index: int) -> int:
+        firsts = [segment.first_index for segment in self._segments]
+        return max(0, bisect.bisect_right(firsts, index) - 1)
+
+    def _write_or_roll_back(self, data: bytes, *, start: int) -> None:
+        try:
+            self._ops.write_all(self._active_fd, data)
+        except OSError as error:
+            try:
+                self._ops.ftruncate(self._active_fd, start)
+            except OSError as truncate_error:
+                self._fail(truncate_error)
+                raise StorageFailedError(f"could not roll back a failed write: {truncate_error}") from error
+            if error.errno == errno.ENOSPC:
+                self.metrics.disk_full.inc()
+                self.metrics.disk_full_state.set(1)
+                raise DiskFullError(f"disk full writing {self.directory}: nothing written") from error
+            self._fail(error)
+            raise StorageFailedError(f"write to the WAL failed: {error}") from error
+        self.metrics.disk_full_state.set(0)
+
+    def _create_segment(self, first_index: int) -> None:
+        path = self.directory / segment_name(first_index)
+        fd = self._ops.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND)
+        try:
+            self._ops.write_all(fd, encode_segment_header(first_index))
+        except OSError:
+            self._ops.close(fd)
+            self._ops.unlink(path)
+            raise
+        self._active_fd = fd
+        self._segments.append(_Segment(first_index=first_index, path=path, size=SEGMENT_HEADER.size))
+        self._dir_dirty = True
+
+    def _rotate(self, *, next_index: int) -> None:
+        with self._lock:
+            old_fd = self._active_fd
+            try:
+                self._ops.fdatasync(old_fd)
+            except OSError as error:
+                self._fail(error)
+                raise StorageFailedError(f"fdatasync before rotation failed: {error}") from error
+            try:
+                self._create_segment(next_index)
+            except OSError as error:
+                self._active_fd = old_fd
+                if error.errno == errno.ENOSPC:
+                    self.metrics.disk_full.inc()
+                    self.metrics.disk_full_state.set(1)
+                    raise DiskFullError(f"disk full creating a WAL segment in {self.directory}") from error
+                self._fail(error)
+                raise StorageFailedError(f"creating a WAL segment failed: {error}") from error
+            self._ops.close(old_fd)
+            self.metrics.segments.set(len(self._segments))
+
+    def _recover(self) -> RecoveryReport:
+        self._ops.makedirs(self.directory)
+        names = sorted(
+            name for name in self._ops.listdir(self.directory) if parse_segment_name(name) is not None
+        )
+        torn_total = 0
+        expected: int | None = None
+        for position, name in enumerate(names):
+            path = self.directory / name
+            is_last = position == len(names) - 1
+            raw = self._ops.read_bytes(path)
+            if is_last and len(raw) < SEGMENT_HEADER.size:
+                # Creating this segment crashed before its header was durable: drop the file (it
+                # holds no entries) and recreate it below from the index in its name.
+                self._ops.unlink(path)
+                self._dir_dirty = True
+                torn_total += len(raw)
+                if position == 0:
+                    self._first_index = parse_segment_name(name) or 1
+                break
+            scan = scan_segment(raw, path=path, expected_first_index=expected, is_last=is_last)
+            if parse_segment_name(name) != scan.first_index:
+                raise CorruptLogError(f"{path}: file name does not match header index {scan.first_index}")
+            if position == 0:
+                self._first_index = scan.first_index
+            self._entries.extend(scan.entries)
+            self._offsets.extend(scan.offsets)
+            self._segments.append(_Segment(first_index=scan.first_index, path=path, size=scan.valid_end))
+            expected = scan.first_index + len(scan.entries)
+            if scan.torn_bytes:
+                fd = self._ops.open(path, os.O_WRONLY)
+                try:
+                    self._ops.ftruncate(fd, scan.valid_end)
+                    self._ops.fdatasync(fd)
+                finally:
+                    self._ops.close(fd)
+                torn_total += scan.torn_bytes
+        if self._segments:
+            self._active_fd = self._ops.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
+        else:
+            self._create_segment(self._first_index)
+            self._ops.fdatasync(self._active_fd)
+        if self._dir_dirty:
+            self._ops.fsync_dir(self.directory)
+            self._dir_dirty = False
+        self._synced_index = self.last_index()
+        self.metrics.torn_tail_bytes.inc(torn_total)
+        self.metrics.segments.set(len(self._segments))
+        self.metrics.log_bytes.set(sum(segment.size for segment in self._segments))
+        return RecoveryReport(
+            segments=len(self._segments),
+            first_index=self._first_index,
+            last_index=self.last_index(),
+            torn_bytes_truncated=torn_total,
+        )
