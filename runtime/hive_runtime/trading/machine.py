@@ -1,0 +1,138 @@
+"""The replicated state machine the runtime node drives: bytes in, bytes out, plus audit output.
+
+``TradingStateMachine.apply(index, data)`` decodes one committed log entry, runs it through the
+engine, appends the audit record to the hash chain and returns the encoded outcome. It never
+raises on bad input: undecodable bytes are answered with an ``INVALID_ARGUMENT`` outcome (and
+audited), identically on every replica.
+
+Determinism rules enforced here: the time of a command is its ``ts_us`` clamped to be no earlier
+than the previous command's (leaders' clocks may differ after a failover); nothing else
+time-like is consulted.
+"""
+
+from __future__ import annotations
+
+from hashlib import sha256
+from typing import Any
+
+import msgpack
+from hive_runtime.audit.chain import AuditChain, AuditRecord, Checkpoint
+from hive_runtime.audit.records import ACCEPTED, REJECTED, build_record
+from hive_runtime.trading.codec import (
+    COMMAND_CODES,
+    CommandDecodeError,
+    decode_command,
+    encode_command,
+    encode_outcome,
+)
+from hive_runtime.trading.commands import Command, Outcome
+from hive_runtime.trading.engine import ClientOrder, Engine
+from hive_runtime.trading.snapshot import engine_state, restore_engine
+from hive_runtime.trading.types import RejectReason
+
+SNAPSHOT_FORMAT = "hive-trading-snapshot"
+SNAPSHOT_VERSION = 1
+_INVALID = Outcome(int(RejectReason.INVALID_ARGUMENT))
+
+
+class TradingStateMachine:
+    def __init__(self, *, checkpoint_every: int = 1000, checkpoint_interval_ms: int = 1000) -> None:
+        self.engine = Engine()
+        self.audit = AuditChain(every_records=checkpoint_every, interval_us=checkpoint_interval_ms * 1000)
+        self.last_index = 0
+        self.last_ts_us = 0
+
+    # ---- applying --------------------------------------------------------------------------------
+    def apply(self, index: int, data: bytes) -> bytes:
+        """Apply the committed entry ``data`` at log ``index``; returns the encoded outcome."""
+        try:
+            command = decode_command(data)
+        except CommandDecodeError:
+            outcome_bytes = encode_outcome(_INVALID)
+            self._audit(index, None, 0, data, _INVALID, outcome_bytes, self.last_ts_us)
+            self.last_index = index
+            return outcome_bytes
+        return self._apply(index, command, data)[1]
+
+    def execute(self, command: Command, index: int | None = None) -> Outcome:
+        """Typed entry point (tests, tools, a single-node engine): same effect as :meth:`apply`."""
+        if index is None:
+            index = self.last_index + 1
+        return self._apply(index, command, encode_command(command))[0]
+
+    def _apply(self, index: int, command: Command, data: bytes) -> tuple[Outcome, bytes]:
+        ts = command.ts_us
+        if ts < self.last_ts_us:
+            command.ts_us = ts = self.last_ts_us
+        self.last_ts_us = ts
+        self.last_index = index
+        outcome = self.engine.execute(command, index)
+        outcome_bytes = encode_outcome(outcome)
+        self._audit(index, command, COMMAND_CODES[type(command)], data, outcome, outcome_bytes, ts)
+        return outcome, outcome_bytes
+
+    def _audit(  # noqa: PLR0917 - hot path, positional calls are cheaper
+        self,
+        index: int,
+        command: Any,
+        command_type: int,
+        data: bytes,
+        outcome: Outcome,
+        outcome_bytes: bytes,
+        ts: int,
+    ) -> None:
+        reason = outcome.reject_reason
+        if reason:
+            decision = (REJECTED, reason)
+        else:
+            reports = outcome.reports
+            decision = (ACCEPTED, reports[-1].reject_reason if reports else 0)
+        record = build_record(
+            index=index,
+            ts_us=ts,
+            command_type=command_type,
+            command=command,
+            decision_reason=decision,
+            command_bytes=data,
+            outcome_bytes=outcome_bytes,
+        )
+        self.audit.append(record, ts)
+
+    # ---- audit and idempotency -------------------------------------------------------------------
+    def take_audit(self) -> list[AuditRecord | Checkpoint]:
+        """Records and checkpoints produced since the last call, for the node's AuditWriter."""
+        return self.audit.take()
+
+    def lookup_client_order(self, account: str, cl_ord_id: str) -> ClientOrder | None:
+        """What ``cl_ord_id`` was first used for (log index, order id, reject reason), if anything."""
+        return self.engine.client_orders.get((account, cl_ord_id))
+
+    # ---- snapshot ----------------------------------------------------------------------------------
+    def snapshot(self) -> bytes:
+        """Canonical msgpack of the whole state (engine and audit chain, not pending audit output)."""
+        document = [
+            SNAPSHOT_FORMAT,
+            SNAPSHOT_VERSION,
+            self.last_index,
+            self.last_ts_us,
+            engine_state(self.engine),
+            self.audit.state(),
+        ]
+        return msgpack.packb(document)  # type: ignore[no-any-return]
+
+    def restore(self, data: bytes) -> None:
+        try:
+            document = msgpack.unpackb(data, use_list=False, raw=False)
+            fmt, version, last_index, last_ts, engine, audit = document
+        except Exception as exc:
+            raise ValueError(f"not a trading snapshot: {exc}") from None
+        if fmt != SNAPSHOT_FORMAT or version != SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported snapshot {fmt!r} version {version!r}")
+        self.engine = restore_engine(engine)
+        self.audit = AuditChain.from_state(audit)
+        self.last_index = last_index
+        self.last_ts_us = last_ts
+
+    def digest(self) -> str:
+        """SHA-256 hex of :meth:`snapshot`: equal on every replica that applied the same entries."""
+        return sha256(self.snapshot()).hexdigest()
