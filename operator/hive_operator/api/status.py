@@ -1,0 +1,112 @@
+"""Status of a HiveCluster: what the operator observed, as conditions and a member list."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from hive_operator.api.base import HiveModel
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    CERTIFICATES_READY = "CertificatesReady"
+    CPU_ISOLATED = "CPUIsolated"
+    BACKUP_HEALTHY = "BackupHealthy"
+    CANARY_PROGRESSING = "CanaryProgressing"
+
+
+class Condition(HiveModel):
+    """A condition in the standard metav1.Condition shape."""
+
+    type: str = Field(
+        max_length=316,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+        r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+        description="Condition type, e.g. Ready.",
+    )
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    observed_generation: int | None = Field(default=None, ge=0, description="Generation it was set for.")
+    last_transition_time: str = Field(
+        json_schema_extra={"format": "date-time"}, description="When status last changed."
+    )
+    reason: str = Field(
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="Machine-readable reason in CamelCase.",
+    )
+    message: str = Field(default="", max_length=32768, description="Human-readable detail.")
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    BOOTSTRAPPING = "Bootstrapping"
+    RESTORING = "Restoring"
+    RUNNING = "Running"
+    UPGRADING = "Upgrading"
+    DEGRADED = "Degraded"
+    PAUSED = "Paused"
+    FAILED = "Failed"
+
+
+class MemberRole(StrEnum):
+    LEADER = "Leader"
+    FOLLOWER = "Follower"
+    CANDIDATE = "Candidate"
+    LEARNER = "Learner"
+    UNKNOWN = "Unknown"
+
+
+class Member(HiveModel):
+    """One replica as its runtime reported it."""
+
+    pod: str = Field(description="Pod name.")
+    role: MemberRole = Field(default=MemberRole.UNKNOWN, description="Raft role.")
+    version: str | None = Field(default=None, description="Runtime version the pod runs.")
+    ready: bool = Field(default=False, description="Caught up with the leader and serving.")
+    cpuset: str | None = Field(default=None, description="Cores the runtime was given, e.g. 4-5.")
+    pinned: bool | None = Field(default=None, description="Whether the hot thread is pinned to a core.")
+
+
+class LastBackup(HiveModel):
+    """The most recent completed backup."""
+
+    name: str = Field(description="HiveBackup name.")
+    completed_at: str | None = Field(default=None, json_schema_extra={"format": "date-time"})
+    committed_index: int | None = Field(default=None, ge=0, description="Raft index the snapshot belongs to.")
+
+
+class CertificateStatus(HiveModel):
+    """Expiry of the cluster's certificates."""
+
+    ca_not_after: str | None = Field(default=None, json_schema_extra={"format": "date-time"})
+    leaf_not_after: str | None = Field(
+        default=None, json_schema_extra={"format": "date-time"}, description="Earliest leaf expiry."
+    )
+    next_rotation: str | None = Field(default=None, json_schema_extra={"format": "date-time"})
+
+
+class HiveClusterStatus(HiveModel):
+    """Observed state of a HiveCluster."""
+
+    phase: Phase = Field(default=Phase.PENDING, description="Coarse lifecycle phase.")
+    conditions: list[Condition] = Field(default_factory=list, description="Standard conditions.")
+    observed_generation: int | None = Field(default=None, ge=0, description="Generation last reconciled.")
+    leader: str | None = Field(default=None, description="Pod of the current Raft leader.")
+    members: list[Member] = Field(default_factory=list, description="Replicas and learners.")
+    current_version: str | None = Field(default=None, description="Version all voters run.")
+    target_version: str | None = Field(default=None, description="Version being rolled out.")
+    replicas: int = Field(default=0, ge=0, description="Runtime pods that exist.")
+    ready_replicas: int = Field(default=0, ge=0, description="Runtime pods that are ready.")
+    selector: str | None = Field(default=None, description="Label selector of the pods (scale subresource).")
+    last_backup: LastBackup | None = Field(default=None, description="Most recent completed backup.")
+    certificates: CertificateStatus | None = Field(default=None, description="Certificate expiries.")
