@@ -33,6 +33,7 @@ def _count_fields(schema: dict[str, Any]) -> tuple[int, int]:
 
 def _demo(args: argparse.Namespace) -> int:
     import yaml
+
     from hive_operator.api import HiveBackup, HiveCluster, ManifestError, parse_manifest
     from hive_operator.api.crd import all_crds
     from hive_operator.api.generate import stale_files
