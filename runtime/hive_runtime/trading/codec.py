@@ -15,6 +15,7 @@ from dataclasses import fields
 from typing import Any
 
 import msgpack
+
 from hive_runtime.trading.commands import (
     AddAccount,
     AddInstrument,

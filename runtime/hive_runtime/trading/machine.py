@@ -16,6 +16,7 @@ from hashlib import sha256
 from typing import Any
 
 import msgpack
+
 from hive_runtime.audit.chain import AuditChain, AuditRecord, Checkpoint
 from hive_runtime.audit.records import ACCEPTED, REJECTED, build_record
 from hive_runtime.trading.codec import (
