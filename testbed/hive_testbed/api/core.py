@@ -1,0 +1,531 @@
+"""API semantics independent of HTTP: create, read, replace, patch and delete with real metadata rules.
+
+This is where ``uid``, ``creationTimestamp``, ``generation`` (spec changes only), resourceVersion
+preconditions (409), the status and scale subresources, finalizers with ``deletionTimestamp``,
+propagation policies, ``dryRun`` and CRD schema admission are enforced. The HTTP layer only parses
+requests into these calls; controllers inside the test bed call them directly.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import random
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from hive_testbed.api import apply, defaults, errors, patching, schema
+from hive_testbed.api.resources import ResourceRegistry, ResourceType
+from hive_testbed.api.selectors import parse_field_selector, parse_label_selector
+from hive_testbed.api.store import Store
+
+Clock = Callable[[], datetime.datetime]
+WriteHook = Callable[[ResourceType, str, dict[str, Any]], None]
+AdmissionHook = Callable[[ResourceType, dict[str, Any]], None]
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_SYSTEM_FINALIZERS = frozenset({"foregroundDeletion", "orphan"})
+_MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
+_NO_NEW_FINALIZERS = "Forbidden: no new finalizers can be added if the object is being deleted"
+_NAME_RULE = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(tz=datetime.UTC)
+
+
+def timestamp(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
+
+
+def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
+    clean = copy.deepcopy(obj)
+    meta = clean.get("metadata", {})
+    meta.pop("resourceVersion", None)
+    for entry in meta.get("managedFields") or []:
+        entry.pop("time", None)
+    return clean
+
+
+class ApiCore:
+    """The API server's object semantics on top of a :class:`Store`."""
+
+    def __init__(self, *, registry: ResourceRegistry, store: Store, clock: Clock = utc_now) -> None:
+        self.registry = registry
+        self.store = store
+        self.clock = clock
+        self.write_hooks: list[WriteHook] = []
+        self.admission_hooks: list[AdmissionHook] = []
+
+    # ------------------------------------------------------------------ reading
+    def get(self, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        obj = self.store.get(rtype.group_key, namespace if rtype.namespaced else "", name)
+        if obj is None:
+            raise errors.not_found(rtype.plural, name, group=rtype.group)
+        return self.present(rtype, obj)
+
+    def find(self, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = self.store.get(rtype.group_key, namespace if rtype.namespaced else "", name)
+        return None if obj is None else self.present(rtype, obj)
+
+    def list(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        labels = parse_label_selector(label_selector)
+        fields = parse_field_selector(field_selector)
+        items = [
+            self.present(rtype, obj)
+            for obj in self.store.list_objects(rtype.group_key, namespace if rtype.namespaced else None)
+            if labels(obj) and fields(obj)
+        ]
+        return items, self.store.resource_version
+
+    def present(self, rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        """A copy of a stored object as the requested version shows it (CRD conversion "None")."""
+        shown = copy.deepcopy(obj)
+        shown["apiVersion"] = rtype.api_version
+        shown["kind"] = rtype.kind
+        return shown
+
+    # ------------------------------------------------------------------ writing
+    def create(
+        self,
+        rtype: ResourceType,
+        namespace: str | None,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        manager: str = "unknown",
+        operation: str = "Update",
+    ) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of a create must be a JSON object")
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {}) or {}
+        obj["metadata"] = meta
+        obj_namespace = meta.get("namespace")
+        if rtype.namespaced:
+            if namespace and obj_namespace and obj_namespace != namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            namespace = namespace or obj_namespace or "default"
+            meta["namespace"] = namespace
+            self._require_namespace(namespace)
+        else:
+            meta.pop("namespace", None)
+            namespace = ""
+        if not meta.get("name") and meta.get("generateName"):
+            suffix = "".join(random.choices("bcdfghjklmnpqrstvwxz2456789", k=5))
+            meta["name"] = f"{meta['generateName']}{suffix}"
+        name = meta.get("name")
+        if not name:
+            raise errors.invalid(
+                rtype.kind,
+                "",
+                group=rtype.group,
+                causes=[
+                    {
+                        "reason": "FieldValueRequired",
+                        "field": "metadata.name",
+                        "message": "Required value: name or generateName is required",
+                    }
+                ],
+            )
+        self._validate_name(rtype, name)
+        if self.store.get(rtype.group_key, namespace, name) is not None:
+            raise errors.already_exists(rtype.plural, name, group=rtype.group)
+        obj["apiVersion"] = rtype.api_version
+        obj["kind"] = rtype.kind
+        for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            meta.pop(field, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = timestamp(self.clock())
+        meta["generation"] = 1
+        defaults.apply_create_defaults(rtype, obj)
+        defaults.normalize_on_write(rtype, obj)
+        obj = self._admit(rtype, obj, old=None)
+        if operation == "Apply":
+            apply.record_apply_create(obj, body, manager=manager, now=timestamp(self.clock()), rtype=rtype)
+        else:
+            apply.record_update(
+                obj,
+                None,
+                manager=manager,
+                operation=operation,
+                now=timestamp(self.clock()),
+                builtin=rtype.builtin,
+            )
+        if dry_run:
+            return self.present(rtype, obj)
+        stored = self.store.write(rtype.group_key, obj, event_type="ADDED")
+        self._notify(rtype, "ADDED", stored)
+        return self.present(rtype, stored)
+
+    def replace(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        body: Any,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        manager: str = "unknown",
+    ) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of an update must be a JSON object")
+        current = self._stored(rtype, namespace, name)
+        body_meta = body.get("metadata") or {}
+        if body_meta.get("name") not in (None, name):
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        wanted_rv = body_meta.get("resourceVersion")
+        if wanted_rv not in (None, "") and str(wanted_rv) != current["metadata"]["resourceVersion"]:
+            raise errors.conflict(
+                rtype.plural,
+                name,
+                group=rtype.group,
+                why=_MODIFIED,
+            )
+        return self._update(
+            rtype,
+            current,
+            copy.deepcopy(body),
+            subresource=subresource,
+            dry_run=dry_run,
+            manager=manager,
+            operation="Update",
+        )
+
+    def patch(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        patch_body: Any,
+        *,
+        content_type: str,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        manager: str = "unknown",
+        force: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Apply a patch; returns the result and whether it created the object (server-side apply)."""
+        kind = content_type.split(";", maxsplit=1)[0].strip()
+        current_raw = self.store.get(rtype.group_key, namespace if rtype.namespaced else "", name)
+        if kind == "application/apply-patch+yaml":
+            if subresource not in (None, "status"):
+                raise errors.method_not_allowed()
+            if current_raw is None:
+                if subresource:
+                    raise errors.not_found(rtype.plural, name, group=rtype.group)
+                config = apply.validate_config(rtype, patch_body, name)
+                created = self.create(
+                    rtype,
+                    namespace,
+                    apply.strip_directives(config),
+                    dry_run=dry_run,
+                    manager=manager,
+                    operation="Apply",
+                )
+                return created, True
+        if current_raw is None:
+            raise errors.not_found(rtype.plural, name, group=rtype.group)
+        current = self.present(rtype, current_raw)
+        if kind == "application/json-patch+json":
+            patched = patching.json_patch(current, patch_body)
+        elif kind == "application/merge-patch+json":
+            patched = patching.merge_patch(current, patch_body)
+        elif kind == "application/strategic-merge-patch+json":
+            if not rtype.builtin:
+                raise errors.unsupported_media_type(kind)
+            patched = patching.strategic_merge_patch(current, patch_body)
+        elif kind == "application/apply-patch+yaml":
+            config = apply.validate_config(rtype, patch_body, name)
+            patched = apply.server_side_apply(
+                rtype,
+                current,
+                config,
+                manager=manager,
+                force=force,
+                subresource=subresource,
+                now=timestamp(self.clock()),
+            )
+            return self._update(
+                rtype,
+                current_raw,
+                patched,
+                subresource=subresource,
+                dry_run=dry_run,
+                manager=manager,
+                operation="Apply",
+                track_fields=False,
+            ), False
+        else:
+            raise errors.unsupported_media_type(kind)
+        if not isinstance(patched, dict):
+            raise errors.bad_request("the patch did not produce an object")
+        patched_rv = (patched.get("metadata") or {}).get("resourceVersion")
+        if patched_rv not in (None, "") and str(patched_rv) != current_raw["metadata"]["resourceVersion"]:
+            raise errors.conflict(
+                rtype.plural,
+                name,
+                group=rtype.group,
+                why=_MODIFIED,
+            )
+        return self._update(
+            rtype,
+            current_raw,
+            patched,
+            subresource=subresource,
+            dry_run=dry_run,
+            manager=manager,
+            operation="Update",
+        ), False
+
+    def delete(
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Delete, or mark for deletion when finalizers (or a propagation policy) must run first."""
+        options = options or {}
+        current = self._stored(rtype, namespace, name)
+        meta = current["metadata"]
+        preconditions = options.get("preconditions") or {}
+        if preconditions.get("uid") and preconditions["uid"] != meta.get("uid"):
+            raise errors.conflict(
+                rtype.plural,
+                name,
+                group=rtype.group,
+                why=f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                f"UID in object meta: {meta.get('uid')}",
+            )
+        if (
+            preconditions.get("resourceVersion")
+            and preconditions["resourceVersion"] != meta["resourceVersion"]
+        ):
+            raise errors.conflict(
+                rtype.plural, name, group=rtype.group, why="Precondition failed: the object has been modified"
+            )
+        policy = options.get("propagationPolicy")
+        if options.get("orphanDependents") is True:
+            policy = "Orphan"
+        finalizers = list(meta.get("finalizers") or [])
+        if meta.get("deletionTimestamp"):
+            return self.present(rtype, current)
+        if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        if policy == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        grace = self._grace_period(rtype, current, options)
+        namespace_content = rtype.group_key == ("", "namespaces") and bool(
+            (current.get("spec") or {}).get("finalizers")
+        )
+        if not finalizers and grace == 0 and not namespace_content:
+            if dry_run:
+                return self.present(rtype, current)
+            removed = self.store.remove(rtype.group_key, meta.get("namespace", ""), name)
+            assert removed is not None
+            self._notify(rtype, "DELETED", removed)
+            return self.present(rtype, removed)
+        marked = copy.deepcopy(current)
+        marked["metadata"]["finalizers"] = finalizers
+        marked["metadata"]["deletionTimestamp"] = timestamp(self.clock() + datetime.timedelta(seconds=grace))
+        marked["metadata"]["deletionGracePeriodSeconds"] = grace
+        if namespace_content:
+            marked.setdefault("status", {})["phase"] = "Terminating"
+        if dry_run:
+            return self.present(rtype, marked)
+        stored = self.store.write(rtype.group_key, marked, event_type="MODIFIED")
+        self._notify(rtype, "MODIFIED", stored)
+        return self.present(rtype, stored)
+
+    def finish_deletion(self, rtype: ResourceType, namespace: str, name: str) -> None:
+        """Remove an object whose grace period is over (what the kubelet's final delete does)."""
+        removed = self.store.remove(rtype.group_key, namespace, name)
+        if removed is not None:
+            self._notify(rtype, "DELETED", removed)
+
+    # ------------------------------------------------------------------ internals
+    def _stored(self, rtype: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        obj = self.store.get(rtype.group_key, namespace if rtype.namespaced else "", name)
+        if obj is None:
+            raise errors.not_found(rtype.plural, name, group=rtype.group)
+        return obj
+
+    def _update(
+        self,
+        rtype: ResourceType,
+        current: dict[str, Any],
+        wanted: dict[str, Any],
+        *,
+        subresource: str | None,
+        dry_run: bool,
+        manager: str,
+        operation: str,
+        track_fields: bool = True,
+    ) -> dict[str, Any]:
+        old_meta = current["metadata"]
+        if subresource == "status":
+            if not rtype.has_status:
+                raise errors.endpoint_not_found()
+            new = copy.deepcopy(current)
+            if "status" in wanted:
+                new["status"] = wanted["status"]
+            else:
+                new.pop("status", None)
+        elif subresource is None:
+            new = wanted
+            if rtype.has_status:
+                if "status" in current:
+                    new["status"] = copy.deepcopy(current["status"])
+                else:
+                    new.pop("status", None)
+        else:
+            raise errors.endpoint_not_found()
+        meta = new.setdefault("metadata", {}) or {}
+        new["metadata"] = meta
+        for field in (
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
+            if field in old_meta:
+                meta[field] = old_meta[field]
+            else:
+                meta.pop(field, None)
+        meta["resourceVersion"] = old_meta["resourceVersion"]
+        new["apiVersion"] = rtype.api_version
+        new["kind"] = rtype.kind
+        if old_meta.get("deletionTimestamp"):
+            added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+            if added:
+                raise errors.invalid(
+                    rtype.kind,
+                    old_meta["name"],
+                    group=rtype.group,
+                    causes=[
+                        {
+                            "reason": "FieldValueForbidden",
+                            "field": "metadata.finalizers",
+                            "message": _NO_NEW_FINALIZERS,
+                        }
+                    ],
+                )
+        defaults.normalize_on_write(rtype, new)
+        new = self._admit(rtype, new, old=current)
+        if _spec_part(new) != _spec_part(current):
+            meta["generation"] = int(old_meta.get("generation", 1)) + 1
+        if track_fields:
+            apply.record_update(
+                new,
+                current,
+                manager=manager,
+                operation=operation,
+                now=timestamp(self.clock()),
+                builtin=rtype.builtin,
+            )
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            if dry_run:
+                return self.present(rtype, new)
+            removed = self.store.remove(rtype.group_key, meta.get("namespace", ""), meta["name"], final=new)
+            assert removed is not None
+            self._notify(rtype, "DELETED", removed)
+            return self.present(rtype, removed)
+        if _comparable(new) == _comparable(current):
+            return self.present(rtype, current)  # a no-op write changes nothing, not even the version
+        if dry_run:
+            return self.present(rtype, new)
+        stored = self.store.write(rtype.group_key, new, event_type="MODIFIED")
+        self._notify(rtype, "MODIFIED", stored)
+        return self.present(rtype, stored)
+
+    def _admit(
+        self, rtype: ResourceType, obj: dict[str, Any], *, old: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        if rtype.schema is None:
+            return obj
+        admitted: dict[str, Any] = schema.prune_and_default(rtype.schema, obj, root=True)
+        causes = (
+            schema.validate(rtype.schema, admitted)
+            if old is None
+            else schema.validate(
+                rtype.schema, admitted, schema.prune_and_default(rtype.schema, old, root=True)
+            )
+        )
+        if causes:
+            raise errors.invalid(
+                rtype.kind, obj["metadata"].get("name", ""), group=rtype.group, causes=causes
+            )
+        return admitted
+
+    def _validate_name(self, rtype: ResourceType, name: str) -> None:
+        if len(name) > 253 or not _NAME.match(name):
+            raise errors.invalid(
+                rtype.kind,
+                name,
+                group=rtype.group,
+                causes=[
+                    {
+                        "reason": "FieldValueInvalid",
+                        "field": "metadata.name",
+                        "message": f'Invalid value: "{name}": {_NAME_RULE}',
+                    }
+                ],
+            )
+
+    def _require_namespace(self, namespace: str) -> None:
+        ns = self.store.get(("", "namespaces"), "", namespace)
+        if ns is None:
+            raise errors.not_found("namespaces", namespace)
+        if ns["metadata"].get("deletionTimestamp"):
+            raise errors.ApiError(
+                403,
+                "Forbidden",
+                f"unable to create new content in namespace {namespace} because it is being terminated",
+            )
+
+    def _grace_period(self, rtype: ResourceType, obj: dict[str, Any], options: dict[str, Any]) -> int:
+        """Pods bound to an existing node wait for that node's agent to stop them; all else is immediate."""
+        if not (rtype.group == "" and rtype.plural == "pods"):
+            return 0
+        node_name = (obj.get("spec") or {}).get("nodeName")
+        if not node_name or self.store.get(("", "nodes"), "", node_name) is None:
+            return 0
+        if obj.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            return 0
+        requested = options.get("gracePeriodSeconds")
+        if requested is not None:
+            return max(int(requested), 0)
+        return int((obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+    def _notify(self, rtype: ResourceType, event_type: str, obj: dict[str, Any]) -> None:
+        for hook in list(self.write_hooks):
+            hook(rtype, event_type, obj)
+
+
+def system_finalizers() -> frozenset[str]:
+    return _SYSTEM_FINALIZERS

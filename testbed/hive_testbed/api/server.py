@@ -1,0 +1,552 @@
+"""The HTTP face of the emulator: a subclass of kmock's ``KubernetesScaffold``.
+
+kmock provides the aiohttp server, the request log and its DSL, so tests can still inject faults
+with ``server[kmock.resource(...)] << 500`` ahead of the emulated behaviour. This subclass replaces
+kmock's naive in-memory objects with :class:`~hive_testbed.api.core.ApiCore` and serves discovery,
+CRUD, subresources and watches with the content types kubectl expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+import yaml
+from kmock._internal import rendering  # the Request/Response types kmock's reactions work with
+
+from hive_testbed.api import discovery, errors, openapi, scale
+from hive_testbed.api.core import ApiCore
+from hive_testbed.api.crds import CrdController
+from hive_testbed.api.gc import GarbageCollector
+from hive_testbed.api.resources import ResourceRegistry, ResourceType
+from hive_testbed.api.selectors import parse_field_selector, parse_label_selector
+from hive_testbed.api.store import Store, StoredEvent
+from hive_testbed.api.tables import as_table, wants_table
+
+log = logging.getLogger(__name__)
+_KEEP_REQUESTS = 5_000
+_DEFAULT_WATCH_SECONDS = 1800
+
+
+def _json_bytes(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode() + b"\n"
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+class _Created:
+    """A result to send with 201 Created."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+
+
+def _parse_body(raw: bytes, content_type: str) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        pass
+    if "yaml" in content_type:
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise errors.bad_request(f"invalid YAML body: {exc}") from exc
+    raise errors.bad_request("the request body is not valid JSON")
+
+
+@attrs.define(kw_only=True)
+class ApiServer(kmock.KubernetesScaffold):
+    """The Kubernetes API emulator. Use as ``async with ApiServer() as api, kmock.Server(api): ...``."""
+
+    bookmark_interval: float = 30.0
+    history_limit: int = 20_000
+    store: Store = attrs.field(init=False)
+    registry: ResourceRegistry = attrs.field(init=False)
+    core: ApiCore = attrs.field(init=False)
+    gc: GarbageCollector = attrs.field(init=False)
+    _gc_task: asyncio.Task[None] | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        # Deliberately not calling kmock's registrations: its discovery cannot describe CRDs (verbs,
+        # scope, subresources) and its object handlers lack the semantics below. One catch-all
+        # fallback serves everything that tests did not intercept with their own reactions.
+        self.store = Store(history_limit=self.history_limit)
+        self.registry = ResourceRegistry()
+        self.core = ApiCore(registry=self.registry, store=self.store)
+        self.gc = GarbageCollector(self.core)
+        CrdController(self.core)
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self.core.create(
+                self._type("", "v1", "namespaces"),
+                None,
+                {"metadata": {"name": name}},
+                manager="kube-apiserver",
+            )
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        """Tests' own kmock reactions first (fault injection); everything else is emulated."""
+        try:
+            return await super()._handle(request)
+        except NotImplementedError:  # kmock's signal that no reaction matched
+            return await self._serve(request)
+
+    def _type(self, group: str, version: str, plural: str) -> ResourceType:
+        rtype = self.registry.get(group, version, plural)
+        assert rtype is not None
+        return rtype
+
+    async def __aenter__(self) -> ApiServer:
+        await super().__aenter__()
+        if self._gc_task is None:
+            self._gc_task = asyncio.get_running_loop().create_task(self.gc.run(), name="testbed-gc")
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self._gc_task is not None:
+            self._gc_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gc_task
+            self._gc_task = None
+        await super().__aexit__(*exc_info)
+
+    # kmock parses paths itself and fails on some real ones (``GET /api/v1/namespaces``), so the entry
+    # point parses requests with our own router and then dispatches through kmock's reactions as usual.
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        body = await raw_request.read()
+        try:
+            request = self._make_request(raw_request, body)
+            self._requests.append(request)
+            if len(self._requests) > 2 * _KEEP_REQUESTS:
+                del self._requests[:-_KEEP_REQUESTS]
+            try:
+                return await self._handle(request)
+            except rendering.StreamingError as exc:
+                if exc.__cause__ is not None:
+                    log.warning("stream failed: %r", exc.__cause__)
+                response: aiohttp.web.StreamResponse = exc.args[0]
+                return response
+        except errors.ApiError as exc:
+            return aiohttp.web.json_response(exc.as_status(), status=exc.code)
+        except kmock.KubernetesError as exc:  # raised by tests' own reactions
+            return await self._render_error(exc)
+        except Exception as exc:
+            log.exception("internal error serving %s %s", raw_request.method, raw_request.path)
+            return aiohttp.web.json_response(
+                errors.ApiError(500, "InternalError", repr(exc)).as_status(), status=500
+            )
+
+    def _make_request(self, raw: aiohttp.web.BaseRequest, body: bytes) -> rendering.Request:
+        parsed = discovery.parse_path(raw.path)
+        content_type = raw.headers.get("Content-Type", "")
+        data = _parse_body(body, content_type)
+        resource = None
+        action = None
+        if parsed is not None:
+            resource = kmock.resource(parsed.group, parsed.version, parsed.plural or "")
+            if raw.method == "GET":
+                watching = raw.query.get("watch") in ("true", "1")
+                action = (
+                    kmock.action.WATCH
+                    if watching
+                    else (kmock.action.FETCH if parsed.name else kmock.action.LIST)
+                )
+            elif raw.method == "POST":
+                action = kmock.action.CREATE
+            elif raw.method in ("PATCH", "PUT"):
+                action = kmock.action.UPDATE
+            elif raw.method == "DELETE":
+                action = kmock.action.DELETE
+        return rendering.Request(
+            raw_request=raw,
+            url=raw.url,
+            method=raw.method,
+            params=dict(raw.query),
+            headers=dict(raw.headers),
+            cookies=dict(raw.cookies),
+            body=body,
+            text=body.decode(errors="replace"),
+            data=data,
+            action=action,
+            resource=resource,
+            namespace=parsed.namespace if parsed else None,
+            name=parsed.name if parsed else None,
+            subresource=parsed.subresource if parsed else None,
+        )
+
+    # ------------------------------------------------------------------ dispatch
+    async def _serve(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        try:
+            result = await self._route(request)
+        except errors.ApiError as exc:
+            return aiohttp.web.json_response(exc.as_status(), status=exc.code, dumps=_dumps)
+        if isinstance(result, aiohttp.web.StreamResponse):
+            return result
+        if isinstance(result, _Created):
+            return aiohttp.web.json_response(result.body, status=201, dumps=_dumps)
+        if isinstance(result, bytes):
+            return aiohttp.web.Response(body=result, content_type="text/plain")
+        return aiohttp.web.json_response(result, dumps=_dumps)
+
+    async def _route(self, request: rendering.Request) -> Any:
+        raw = request._raw_request
+        assert raw is not None
+        path = raw.path.rstrip("/") or "/"
+        parsed = discovery.parse_path(path)
+        if parsed is None:
+            return self._serve_non_resource(path, raw)
+        if parsed.plural is None:
+            document = discovery.api_resource_list(self.registry, parsed.group, parsed.version)
+            if document is None:
+                raise errors.endpoint_not_found()
+            return document
+        rtype = self.registry.get(parsed.group, parsed.version, parsed.plural)
+        if rtype is None:
+            raise errors.endpoint_not_found()
+        if parsed.namespace is not None and not rtype.namespaced:
+            raise errors.endpoint_not_found()
+        if parsed.name is None:
+            return await self._serve_collection(request, rtype, parsed.namespace)
+        return await self._serve_object(
+            request, rtype, parsed.namespace or "", parsed.name, parsed.subresource
+        )
+
+    def _serve_non_resource(self, path: str, raw: aiohttp.web.BaseRequest) -> Any:
+        if path == "/":
+            return discovery.root_paths(self.registry)
+        if path == "/version":
+            return discovery.SERVER_VERSION
+        if path in ("/healthz", "/readyz", "/livez"):
+            return b"ok"
+        if path == "/api":
+            return discovery.api_versions(f"{raw.host}")
+        if path == "/apis":
+            return discovery.api_group_list(self.registry)
+        parts = [p for p in path.split("/") if p]
+        if path == "/openapi/v3":
+            return openapi.openapi_root(self.registry, len(list(self.registry)))
+        if parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
+            group, version = (
+                ("", parts[3]) if parts[2] == "api" else (parts[3], parts[4] if len(parts) == 5 else "")
+            )
+            document = openapi.openapi_group_version(self.registry, group, version)
+            if document is not None:
+                return document
+        if len(parts) == 2 and parts[0] == "apis":
+            document = discovery.api_group(self.registry, parts[1])
+            if document is not None:
+                return document
+        raise errors.endpoint_not_found()
+
+    @staticmethod
+    def _manager(request: rendering.Request) -> str:
+        manager = request.params.get("fieldManager")
+        if manager:
+            return manager
+        agent = request.headers.get("User-Agent", "unknown")
+        return agent.split("/")[0] or "unknown"
+
+    @staticmethod
+    def _dry_run(request: rendering.Request) -> bool:
+        raw = request._raw_request
+        assert raw is not None
+        values = raw.query.getall("dryRun", [])
+        if any(v != "All" for v in values):
+            raise errors.bad_request(f"Invalid dryRun value: {values}")
+        return bool(values)
+
+    async def _serve_collection(
+        self, request: rendering.Request, rtype: ResourceType, namespace: str | None
+    ) -> Any:
+        params = request.params
+        match request.method:
+            case "GET" if params.get("watch") in ("true", "1"):
+                return await self._watch_response(request, rtype, namespace, None)
+            case "GET":
+                items, rv = self.core.list(
+                    rtype,
+                    namespace,
+                    label_selector=params.get("labelSelector"),
+                    field_selector=params.get("fieldSelector"),
+                )
+                listing = {
+                    "kind": f"{rtype.kind}List",
+                    "apiVersion": rtype.api_version,
+                    "metadata": {"resourceVersion": str(rv)},
+                    "items": items,
+                }
+                if wants_table(request.headers.get("Accept", "")):
+                    return as_table(rtype, items, str(rv))
+                return listing
+            case "POST":
+                created = self.core.create(
+                    rtype,
+                    namespace,
+                    request.data,
+                    dry_run=self._dry_run(request),
+                    manager=self._manager(request),
+                )
+                return _Created(created)
+            case "DELETE":
+                items, rv = self.core.list(
+                    rtype,
+                    namespace,
+                    label_selector=params.get("labelSelector"),
+                    field_selector=params.get("fieldSelector"),
+                )
+                options = self._delete_options(request)
+                deleted = [
+                    self.core.delete(
+                        rtype,
+                        i["metadata"].get("namespace", ""),
+                        i["metadata"]["name"],
+                        options,
+                        dry_run=self._dry_run(request),
+                    )
+                    for i in items
+                ]
+                return {
+                    "kind": f"{rtype.kind}List",
+                    "apiVersion": rtype.api_version,
+                    "metadata": {"resourceVersion": str(self.store.resource_version)},
+                    "items": deleted,
+                }
+            case _:
+                raise errors.method_not_allowed()
+
+    def _delete_options(self, request: rendering.Request) -> dict[str, Any]:
+        options: dict[str, Any] = dict(request.data) if isinstance(request.data, dict) else {}
+        for key in ("propagationPolicy", "gracePeriodSeconds", "orphanDependents"):
+            if key in request.params and key not in options:
+                value: Any = request.params[key]
+                if key == "gracePeriodSeconds":
+                    value = int(value)
+                elif key == "orphanDependents":
+                    value = value == "true"
+                options[key] = value
+        return options
+
+    async def _serve_object(
+        self,
+        request: rendering.Request,
+        rtype: ResourceType,
+        namespace: str,
+        name: str,
+        subresource: str | None,
+    ) -> Any:
+        if subresource == "scale" and rtype.scale is not None:
+            return self._serve_scale(request, rtype, namespace, name)
+        if subresource not in (None, "status", "finalize") or (
+            subresource == "status" and not rtype.has_status
+        ):
+            raise errors.endpoint_not_found()
+        if subresource == "finalize" and not (
+            rtype.group_key == ("", "namespaces") and request.method == "PUT"
+        ):
+            raise errors.endpoint_not_found()
+        manager = self._manager(request)
+        match request.method:
+            case "GET" if request.params.get("watch") in ("true", "1"):
+                return await self._watch_response(request, rtype, namespace or None, name)
+            case "GET":
+                obj = self.core.get(rtype, namespace, name)
+                if wants_table(request.headers.get("Accept", "")):
+                    return as_table(rtype, [obj], obj["metadata"]["resourceVersion"])
+                return obj
+            case "PUT" if subresource == "finalize":
+                current = self.core.get(rtype, namespace, name)
+                current.setdefault("spec", {})["finalizers"] = (
+                    (request.data or {}).get("spec", {}).get("finalizers", [])
+                )
+                return self.core.replace(rtype, namespace, name, current, manager=manager)
+            case "PUT":
+                return self.core.replace(
+                    rtype,
+                    namespace,
+                    name,
+                    request.data,
+                    subresource=subresource,
+                    dry_run=self._dry_run(request),
+                    manager=manager,
+                )
+            case "PATCH":
+                result, created = self.core.patch(
+                    rtype,
+                    namespace,
+                    name,
+                    request.data,
+                    content_type=request.headers.get("Content-Type", ""),
+                    subresource=subresource,
+                    dry_run=self._dry_run(request),
+                    manager=manager,
+                    force=request.params.get("force") == "true",
+                )
+                return _Created(result) if created else result
+            case "DELETE" if subresource is None:
+                return self.core.delete(
+                    rtype, namespace, name, self._delete_options(request), dry_run=self._dry_run(request)
+                )
+            case _:
+                raise errors.method_not_allowed()
+
+    def _serve_scale(self, request: rendering.Request, rtype: ResourceType, namespace: str, name: str) -> Any:
+        current = self.core.get(rtype, namespace, name)
+        current_scale = scale.scale_of(rtype, current)
+        match request.method:
+            case "GET":
+                return current_scale
+            case "PUT":
+                wanted = request.data if isinstance(request.data, dict) else {}
+            case "PATCH":
+                content_type = request.headers.get("Content-Type", "").split(";")[0]
+                from hive_testbed.api import patching
+
+                if content_type == "application/json-patch+json":
+                    wanted = patching.json_patch(current_scale, request.data)
+                else:
+                    wanted = patching.merge_patch(current_scale, request.data)
+            case _:
+                raise errors.method_not_allowed()
+        wanted_rv = (wanted.get("metadata") or {}).get("resourceVersion")
+        if wanted_rv and str(wanted_rv) != current["metadata"]["resourceVersion"]:
+            raise errors.conflict(
+                rtype.plural,
+                name,
+                group=rtype.group,
+                why="the object has been modified; please apply your changes to the latest "
+                "version and try again",
+            )
+        replicas = (wanted.get("spec") or {}).get("replicas", 0)
+        updated = self.core.replace(
+            rtype,
+            namespace,
+            name,
+            scale.with_replicas(rtype, current, replicas),
+            dry_run=self._dry_run(request),
+            manager=self._manager(request),
+        )
+        return scale.scale_of(rtype, updated)
+
+    # ------------------------------------------------------------------ watch
+    async def _watch_response(
+        self, request: rendering.Request, rtype: ResourceType, namespace: str | None, name: str | None
+    ) -> aiohttp.web.StreamResponse:
+        raw = request._raw_request
+        assert raw is not None
+        response = aiohttp.web.StreamResponse(status=200)
+        response.headers["Content-Type"] = "application/json"
+        response.headers["Cache-Control"] = "no-cache, private"
+        response.enable_chunked_encoding()
+        await response.prepare(raw)
+        try:
+            async for chunk in self._watch_stream(request, rtype, namespace, name):
+                if chunk:
+                    await response.write(chunk)
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client went away
+        return response
+
+    async def _watch_stream(
+        self, request: rendering.Request, rtype: ResourceType, namespace: str | None, name: str | None
+    ) -> AsyncIterator[bytes]:
+        params = request.params
+        labels = parse_label_selector(params.get("labelSelector"))
+        fields = parse_field_selector(params.get("fieldSelector"))
+
+        def matches(obj: dict[str, Any] | None) -> bool:
+            if obj is None:
+                return False
+            meta = obj["metadata"]
+            if namespace is not None and meta.get("namespace") != namespace:
+                return False
+            if name is not None and meta.get("name") != name:
+                return False
+            return labels(obj) and fields(obj)
+
+        timeout = float(params.get("timeoutSeconds") or _DEFAULT_WATCH_SECONDS)
+        deadline = time.monotonic() + timeout
+        bookmarks = params.get("allowWatchBookmarks") == "true"
+        since = params.get("resourceVersion") or ""
+        initial = params.get("sendInitialEvents") == "true"
+        if since in ("", "0") or initial:
+            items, rv = self.core.list(rtype, namespace)
+            for obj in items:
+                if matches(obj):
+                    yield _json_bytes({"type": "ADDED", "object": obj})
+            last = rv
+            if initial:
+                yield _json_bytes(self._bookmark(rtype, last, initial_end=True))
+        else:
+            try:
+                last = int(since)
+            except ValueError:
+                yield _json_bytes(
+                    {
+                        "type": "ERROR",
+                        "object": errors.bad_request(f"invalid resourceVersion {since}").as_status(),
+                    }
+                )
+                return
+        last_bookmark = time.monotonic()
+        raw = request._raw_request
+        while time.monotonic() < deadline:
+            if raw is not None and (raw.transport is None or raw.transport.is_closing()):
+                return
+            try:
+                events = self.store.events_after(last, rtype.group_key)
+            except errors.ApiError as exc:
+                yield _json_bytes({"type": "ERROR", "object": exc.as_status()})
+                return
+            for event in events:
+                last = event.resource_version
+                translated = self._translate(rtype, event, matches)
+                if translated is not None:
+                    yield _json_bytes(translated)
+            if events:
+                continue
+            if bookmarks and time.monotonic() - last_bookmark >= self.bookmark_interval:
+                last = max(last, self.store.resource_version)
+                yield _json_bytes(self._bookmark(rtype, last))
+                last_bookmark = time.monotonic()
+            wait = min(deadline - time.monotonic(), 1.0, max(self.bookmark_interval, 0.05))
+            if wait > 0:
+                await self.store.wait_for_change(wait)
+
+    def _bookmark(
+        self, rtype: ResourceType, resource_version: int, *, initial_end: bool = False
+    ) -> dict[str, Any]:
+        meta: dict[str, Any] = {"resourceVersion": str(resource_version)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return {
+            "type": "BOOKMARK",
+            "object": {"kind": rtype.kind, "apiVersion": rtype.api_version, "metadata": meta},
+        }
+
+    def _translate(self, rtype: ResourceType, event: StoredEvent, matches: Any) -> dict[str, Any] | None:
+        now_matches = matches(event.object)
+        before_matches = matches(event.previous)
+        shown = self.core.present(rtype, event.object)
+        if event.type == "ADDED":
+            return {"type": "ADDED", "object": shown} if now_matches else None
+        if event.type == "DELETED":
+            return {"type": "DELETED", "object": shown} if before_matches or now_matches else None
+        if now_matches and before_matches:
+            return {"type": "MODIFIED", "object": shown}
+        if now_matches:
+            return {"type": "ADDED", "object": shown}
+        if before_matches:
+            return {"type": "DELETED", "object": shown}
+        return None
