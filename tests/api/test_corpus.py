@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from hive_operator.api import HiveBackup, HiveCluster, ManifestError, parse_manifest
 
 REPO = Path(__file__).resolve().parents[2]

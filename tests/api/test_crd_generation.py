@@ -7,10 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import Field
+
 from hive_operator.api import crd as crd_module
 from hive_operator.api.cluster import HiveClusterSpec
 from hive_operator.api.generate import generated_files, stale_files, write_generated
-from pydantic import Field
 
 REPO = Path(__file__).resolve().parents[2]
 
