@@ -1,0 +1,102 @@
+"""A framed, authenticated TLS connection, and how a client opens one.
+
+Both ends of every port use :class:`FrameConnection`: ``send`` encodes and writes a frame,
+``receive`` returns the next decoded frame. :func:`connect` opens a TCP connection with the
+current client TLS context and checks the server's certificate identity against a policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass
+
+from hive_operator.pki.identity import Identity
+from hive_runtime.transport.access import AccessPolicy, peer_identity
+from hive_runtime.transport.frames import DEFAULT_MAX_FRAME_SIZE, Frame, FrameDecoder, encode_frame
+
+READ_CHUNK = 256 * 1024
+
+
+class ConnectionClosed(Exception):
+    """The other end closed the connection (or it failed) before a whole frame arrived."""
+
+
+@dataclass
+class FrameConnection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    identity: Identity
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+
+    def __post_init__(self) -> None:
+        self._decoder = FrameDecoder(max_frame_size=self.max_frame_size)
+        self._ready: list[Frame] = []
+
+    async def send(self, frame: Frame) -> None:
+        self.writer.write(encode_frame(frame, max_frame_size=self.max_frame_size))
+        await self.writer.drain()
+
+    def send_nowait(self, frame: Frame) -> None:
+        """Queue a frame without waiting for the socket buffer to drain (callers batch, then drain)."""
+        self.writer.write(encode_frame(frame, max_frame_size=self.max_frame_size))
+
+    async def drain(self) -> None:
+        await self.writer.drain()
+
+    async def receive(self) -> Frame:
+        """The next frame; raises :class:`ConnectionClosed` at EOF, FrameError on bad input."""
+        while not self._ready:
+            try:
+                data = await self.reader.read(READ_CHUNK)
+            except (ConnectionError, ssl.SSLError, OSError) as error:
+                raise ConnectionClosed(str(error)) from error
+            if not data:
+                raise ConnectionClosed("end of stream")
+            self._ready.extend(self._decoder.feed(data))
+        return self._ready.pop(0)
+
+    async def request(self, frame: Frame) -> Frame:
+        """Send ``frame`` and wait for the next frame (for strictly request/response users)."""
+        await self.send(frame)
+        return await self.receive()
+
+    async def close(self) -> None:
+        await close_writer(self.writer)
+
+
+async def close_writer(writer: asyncio.StreamWriter, *, grace: float = 1.0) -> None:
+    """Close politely (TLS close_notify), but abort if the other end does not answer within ``grace``."""
+    writer.close()
+    try:
+        async with asyncio.timeout(grace):
+            await writer.wait_closed()
+    except (ConnectionError, ssl.SSLError, OSError):
+        pass
+    except TimeoutError:
+        writer.transport.abort()
+
+
+async def connect(
+    host: str,
+    port: int,
+    *,
+    context: ssl.SSLContext,
+    expect: AccessPolicy,
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    connect_timeout: float = 5.0,
+) -> FrameConnection:
+    """Open a mutual-TLS connection and check the server is who ``expect`` admits.
+
+    Raises ``OSError``/``ssl.SSLError``/``TimeoutError`` when the connection or handshake fails
+    and :class:`~hive_runtime.transport.access.AccessDenied` when the server's identity is wrong.
+    """
+    async with asyncio.timeout(connect_timeout):
+        reader, writer = await asyncio.open_connection(host, port, ssl=context, server_hostname=None)
+    try:
+        identity = peer_identity(writer.get_extra_info("ssl_object"))
+        expect.check(identity)
+    except BaseException:
+        writer.close()
+        raise
+    return FrameConnection(reader=reader, writer=writer, identity=identity, max_frame_size=max_frame_size)
