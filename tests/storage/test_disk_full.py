@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
+
 from hive_runtime.storage import (
     DiskFullError,
     LogEntry,
@@ -15,7 +17,6 @@ from hive_runtime.storage import (
     StorageMetrics,
     WriteAheadLog,
 )
-from prometheus_client import CollectorRegistry
 
 Factory = Callable[..., list[LogEntry]]
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from hive_runtime.storage import GroupCommitter, LogEntry, StorageFailedError, WriteAheadLog
 
 Factory = Callable[..., list[LogEntry]]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from hive_runtime.storage import CorruptLogError, HardState, LogEntry, NodeStorage, Snapshot, SnapshotMeta
 
 Factory = Callable[..., list[LogEntry]]

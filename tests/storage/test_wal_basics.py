@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from hive_runtime.storage import LogCompactedError, LogEntry, LogIndexError, WriteAheadLog
 
 
