@@ -39,7 +39,9 @@ class RawClient:
 
     def __init__(self, kubeconfig: Path) -> None:
         configuration = k8s_client.Configuration()
-        k8s_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(kubeconfig), client_configuration=configuration
+        )
         self.base = configuration.host.rstrip("/")
         self.headers: dict[str, str] = {}
         token = (configuration.api_key or {}).get("authorization")
