@@ -13,24 +13,22 @@ to an :class:`hive_runtime.audit.trail.AuditWriter` (which signs checkpoints and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from hashlib import sha256
-from typing import Any
+from typing import Any, NamedTuple
 
 from hive_runtime.audit.merkle import MerkleFrontier
 
 GENESIS = bytes(32)
+_new_tuple = tuple.__new__  # builds a NamedTuple without the Python-level __new__
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRecord:
+class AuditRecord(NamedTuple):
     seq: int
     record: bytes
     chain: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Checkpoint:
+class Checkpoint(NamedTuple):
     tree_size: int
     root: bytes
     chain_head: bytes
@@ -66,11 +64,19 @@ class AuditChain:
     def append(self, record: bytes, ts_us: int) -> bytes:
         """Add one record; returns the new chain head. Emits a checkpoint when one is due."""
         leaf = sha256(b"\x00" + record).digest()
-        seq = self.frontier.size
+        frontier = self.frontier
+        seq = frontier.size
         head = self.head = sha256(self.head + leaf).digest()
-        self.frontier.append(leaf)
-        pending = self.pending
-        pending.append(AuditRecord(seq, record, head))
+        # MerkleFrontier.append, inlined (hot path)
+        stack = frontier.stack
+        node = leaf
+        n = seq
+        while n & 1:
+            node = sha256(b"\x01" + stack.pop() + node).digest()
+            n >>= 1
+        stack.append(node)
+        frontier.size = seq + 1
+        self.pending.append(_new_tuple(AuditRecord, (seq, record, head)))
         if self.last_checkpoint_us < 0:
             self.last_checkpoint_us = ts_us
         if (

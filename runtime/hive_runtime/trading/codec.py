@@ -141,6 +141,51 @@ def _unpack(data: bytes) -> Any:
 def decode_command(data: bytes) -> Command:
     """Decode and validate command bytes; raises :class:`CommandDecodeError` on anything malformed."""
     doc = _unpack(data)
+    # Fast path for the two commands of the hot path: the same checks as the schema walk below,
+    # written out. Anything that fails here takes the slow path, which names the bad field.
+    if type(doc) is tuple:
+        size = len(doc)
+        if size == 12 and doc[1] == 1 and doc[0] == FORMAT_VERSION:
+            _, _, ts, account, cl_ord_id, symbol, side, ord_type, qty, price, tif, post_only = doc
+            if (
+                type(ts) is int
+                and type(side) is int
+                and type(ord_type) is int
+                and type(qty) is int
+                and type(price) is int
+                and type(tif) is int
+                and type(post_only) is bool
+                and type(account) is str
+                and type(cl_ord_id) is str
+                and type(symbol) is str
+                and 0 <= ts <= MAX_INT
+                and 0 <= side <= MAX_INT
+                and 0 <= ord_type <= MAX_INT
+                and 0 <= qty <= MAX_INT
+                and 0 <= price <= MAX_INT
+                and 0 <= tif <= MAX_INT
+                and 0 < len(account) <= MAX_STRING
+                and 0 < len(cl_ord_id) <= MAX_STRING
+                and 0 < len(symbol) <= MAX_STRING
+            ):
+                return NewOrderSingle(
+                    ts, account, cl_ord_id, symbol, side, ord_type, qty, price, tif, post_only
+                )
+        elif size == 7 and doc[1] == 2 and doc[0] == FORMAT_VERSION:
+            _, _, ts, account, cl_ord_id, orig, symbol = doc
+            if (
+                type(ts) is int
+                and type(account) is str
+                and type(cl_ord_id) is str
+                and type(orig) is str
+                and type(symbol) is str
+                and 0 <= ts <= MAX_INT
+                and 0 < len(account) <= MAX_STRING
+                and 0 < len(cl_ord_id) <= MAX_STRING
+                and 0 < len(orig) <= MAX_STRING
+                and 0 < len(symbol) <= MAX_STRING
+            ):
+                return OrderCancelRequest(ts, account, cl_ord_id, orig, symbol)
     if type(doc) is not tuple or len(doc) < 2:
         raise CommandDecodeError("a command is an array [version, type, fields...]")
     if doc[0] != FORMAT_VERSION or type(doc[0]) is not int:
@@ -158,34 +203,11 @@ def decode_command(data: bytes) -> Command:
     return command
 
 
-def report_fields(report: ExecutionReport) -> tuple[Any, ...]:
-    return (
-        report.exec_id,
-        report.order_id,
-        report.cl_ord_id,
-        report.orig_cl_ord_id,
-        report.account,
-        report.symbol,
-        report.side,
-        report.exec_type,
-        report.ord_status,
-        report.order_qty,
-        report.price,
-        report.last_qty,
-        report.last_px,
-        report.leaves_qty,
-        report.cum_qty,
-        report.reject_reason,
-        report.transact_time_us,
-    )
-
-
 def encode_outcome(outcome: Outcome) -> bytes:
-    reports = [report_fields(r) for r in outcome.reports]
-    return _packb((FORMAT_VERSION, outcome.reject_reason, reports))  # type: ignore[no-any-return]
+    return _packb((FORMAT_VERSION, outcome.reject_reason, outcome.reports))  # type: ignore[no-any-return]
 
 
-_REPORT_FIELD_COUNT = len(fields(ExecutionReport))
+_REPORT_FIELD_COUNT = len(ExecutionReport._fields)
 
 
 def decode_outcome(data: bytes) -> Outcome:
@@ -198,5 +220,5 @@ def decode_outcome(data: bytes) -> Outcome:
     for item in doc[2]:
         if type(item) is not tuple or len(item) != _REPORT_FIELD_COUNT:
             raise CommandDecodeError("malformed execution report")
-        reports.append(ExecutionReport(*item))
+        reports.append(ExecutionReport._make(item))
     return Outcome(doc[1], reports)

@@ -15,6 +15,7 @@ strings (the decoder does not wrap them) because the hot path compares them as s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 @dataclass(slots=True)
@@ -175,9 +176,11 @@ Command = (
 )
 
 
-@dataclass(slots=True)
-class ExecutionReport:
-    """FIX 4.4 ExecutionReport (35=8). ``reject_reason`` is a :class:`RejectReason` value."""
+class ExecutionReport(NamedTuple):
+    """FIX 4.4 ExecutionReport (35=8). ``reject_reason`` is a :class:`RejectReason` value.
+
+    A named tuple: cheap to build on the hot path and packed by msgpack as an array as is.
+    """
 
     exec_id: int
     order_id: int

@@ -11,7 +11,7 @@ reject reason. Administrative commands live in :mod:`hive_runtime.trading.admin`
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from hive_runtime.trading.book import NO_LIMIT, MatchResult, Order, OrderBook
 from hive_runtime.trading.commands import (
@@ -70,16 +70,13 @@ R_SIDE_CHANGE = int(R.REPLACE_SIDE_CHANGE)
 R_NO_REFERENCE = int(R.NO_REFERENCE_PRICE)
 
 
-class ClientOrder:
+class ClientOrder(NamedTuple):
     """What a client order id was first used for: the log index, the order it created (0 if none)
     and the reason it was refused (0 if accepted). Lets the node answer a retried request."""
 
-    __slots__ = ("index", "order_id", "reject_reason")
-
-    def __init__(self, index: int, order_id: int, reject_reason: int) -> None:
-        self.index = index
-        self.order_id = order_id
-        self.reject_reason = reject_reason
+    log_index: int
+    order_id: int
+    reject_reason: int
 
 
 class Engine:
@@ -111,7 +108,15 @@ class Engine:
 
     # ---- reports -----------------------------------------------------------------------------
     def _report(  # noqa: PLR0917 - hot path, positional calls are cheaper
-        self, order: Order, exec_type: str, ord_status: str, last_qty: int, last_px: int, reason: int, ts: int
+        self,
+        order: Order,
+        exec_type: str,
+        ord_status: str,
+        last_qty: int,
+        last_px: int,
+        reason: int,
+        ts: int,
+        orig_cl_ord_id: str = "",
     ) -> ExecutionReport:
         exec_id = self.next_exec_id
         self.next_exec_id = exec_id + 1
@@ -119,7 +124,7 @@ class Engine:
             exec_id,
             order.order_id,
             order.cl_ord_id,
-            "",
+            orig_cl_ord_id,
             order.account,
             order.symbol,
             order.side,
@@ -437,13 +442,13 @@ class Engine:
         acct.open_notional -= price * leaves
         acct.exposure[order.symbol][0 if order.side == BUY else 1] -= leaves
 
-    def cancel_resting(self, order: Order, reason: int, ts: int) -> ExecutionReport:
+    def cancel_resting(self, order: Order, reason: int, ts: int, orig_cl_ord_id: str = "") -> ExecutionReport:
         """Take a live order out of its book and report it canceled (cancel request, kill switch)."""
         leaves = order.leaves
         self.books[order.symbol].remove(order)
         self._unexpose(self.accounts[order.account], order, order.price, leaves)
         del self.orders[order.order_id]
-        return self._report(order, X_CANCELED, S_CANCELED, 0, 0, reason, ts)
+        return self._report(order, X_CANCELED, S_CANCELED, 0, 0, reason, ts, orig_cl_ord_id)
 
     # ---- OrderCancelRequest / OrderCancelReplaceRequest ---------------------------------------
     def _lookup(self, account: str, orig_cl_ord_id: str, symbol: str) -> Order | None:
@@ -470,9 +475,8 @@ class Engine:
                 reason = R_UNKNOWN_ORDER
             else:
                 self._register(cmd.account, cmd.cl_ord_id, order.order_id, 0)
-                report = self.cancel_resting(order, 0, cmd.ts_us)
-                report.cl_ord_id = cmd.cl_ord_id
-                report.orig_cl_ord_id = cmd.orig_cl_ord_id
+                order.cl_ord_id = cmd.cl_ord_id  # FIX: a canceled order carries the cancel's ClOrdID
+                report = self.cancel_resting(order, 0, cmd.ts_us, cmd.orig_cl_ord_id)
                 return Outcome(0, [report])
         self._register(cmd.account, cmd.cl_ord_id, 0, reason)
         return self._reject(cmd, reason, cmd.orig_cl_ord_id)
@@ -505,8 +509,7 @@ class Engine:
             book.reduce(order, new_leaves)
             order.qty = cmd.qty
             order.cl_ord_id = cmd.cl_ord_id
-            report = self._report(order, X_REPLACED, _status(order), 0, 0, 0, ts)
-            report.orig_cl_ord_id = cmd.orig_cl_ord_id
+            report = self._report(order, X_REPLACED, _status(order), 0, 0, 0, ts, cmd.orig_cl_ord_id)
             return Outcome(0, [report])
         leaves = order.leaves
         book.remove(order)
@@ -523,8 +526,7 @@ class Engine:
             new_leaves,
             order.cum,
         )
-        report = self._report(replacement, X_REPLACED, _status(replacement), 0, 0, 0, ts)
-        report.orig_cl_ord_id = cmd.orig_cl_ord_id
+        report = self._report(replacement, X_REPLACED, _status(replacement), 0, 0, 0, ts, cmd.orig_cl_ord_id)
         reports = [report]
         if book.crosses(replacement.side, replacement.price):
             self._execute(book, inst, acct, replacement, replacement.price, reports, ts, rest=True, fok=False)

@@ -18,7 +18,7 @@ from typing import Any
 import msgpack
 
 from hive_runtime.audit.chain import AuditChain, AuditRecord, Checkpoint
-from hive_runtime.audit.records import ACCEPTED, REJECTED, build_record
+from hive_runtime.audit.records import ACCEPTED, RECORD_VERSION, REJECTED, build_record
 from hive_runtime.trading.codec import (
     COMMAND_CODES,
     CommandDecodeError,
@@ -26,7 +26,7 @@ from hive_runtime.trading.codec import (
     encode_command,
     encode_outcome,
 )
-from hive_runtime.trading.commands import Command, Outcome
+from hive_runtime.trading.commands import Command, NewOrderSingle, Outcome
 from hive_runtime.trading.engine import ClientOrder, Engine
 from hive_runtime.trading.snapshot import engine_state, restore_engine
 from hive_runtime.trading.types import RejectReason
@@ -34,6 +34,7 @@ from hive_runtime.trading.types import RejectReason
 SNAPSHOT_FORMAT = "hive-trading-snapshot"
 SNAPSHOT_VERSION = 1
 _INVALID = Outcome(int(RejectReason.INVALID_ARGUMENT))
+_packb = msgpack.packb
 
 
 class TradingStateMachine:
@@ -88,15 +89,35 @@ class TradingStateMachine:
         else:
             reports = outcome.reports
             decision = (ACCEPTED, reports[-1].reject_reason if reports else 0)
-        record = build_record(
-            index=index,
-            ts_us=ts,
-            command_type=command_type,
-            command=command,
-            decision_reason=decision,
-            command_bytes=data,
-            outcome_bytes=outcome_bytes,
-        )
+        if type(command) is NewOrderSingle:  # hot path: same layout as build_record, no getattr
+            record = _packb(
+                (
+                    RECORD_VERSION,
+                    index,
+                    ts,
+                    command_type,
+                    command.account,
+                    command.symbol,
+                    command.cl_ord_id,
+                    command.side,
+                    command.qty,
+                    command.price,
+                    decision[0],
+                    decision[1],
+                    data,
+                    outcome_bytes,
+                )
+            )
+        else:
+            record = build_record(
+                index=index,
+                ts_us=ts,
+                command_type=command_type,
+                command=command,
+                decision_reason=decision,
+                command_bytes=data,
+                outcome_bytes=outcome_bytes,
+            )
         self.audit.append(record, ts)
 
     # ---- audit and idempotency -------------------------------------------------------------------
