@@ -110,8 +110,8 @@ class PeerLink:
             self.connected.set()
             try:
                 await self._pump(connection)
-            except (ConnectionClosed, ConnectionError, OSError, ssl.SSLError, FrameError) as error:
-                self.last_error = f"{type(error).__name__}: {error}"
+            except* (ConnectionClosed, ConnectionError, OSError, ssl.SSLError, FrameError) as group:
+                self.last_error = "; ".join(f"{type(error).__name__}: {error}" for error in group.exceptions)
             finally:
                 self.connected.clear()
                 await connection.close()
@@ -119,15 +119,10 @@ class PeerLink:
             await self._sleep(self.backoff.next_delay())
 
     async def _pump(self, connection: FrameConnection) -> None:
+        """Read and write until either side fails (the TaskGroup then cancels the other)."""
         async with asyncio.TaskGroup() as group:
-            reader = group.create_task(self._read(connection))
-            writer = group.create_task(self._write(connection))
-            done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (reader, writer):
-                task.cancel()
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    raise ConnectionClosed(str(task.exception()))
+            group.create_task(self._read(connection))
+            group.create_task(self._write(connection))
 
     async def _read(self, connection: FrameConnection) -> None:
         while True:
