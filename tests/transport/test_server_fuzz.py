@@ -134,7 +134,9 @@ fuzz_inputs = st.one_of(
     st.builds(
         _frame_with,
         st.just(PROTOCOL_VERSION),
-        st.builds(lambda kind, n: msgpack.packb([kind, n]), st.text(max_size=8), st.integers()),
+        st.builds(
+            lambda kind, n: msgpack.packb([kind, n]), st.text(max_size=8), st.integers(-(2**63), 2**63 - 1)
+        ),
     ),
     st.builds(lambda n: struct.pack(">I", n), st.integers(MAX_FRAME + 1, 2**32 - 1)),
 )
