@@ -34,14 +34,13 @@ class RunningTestBed:
         self.url = url
         self.kubeconfig = kubeconfig
 
-    def install_manifests(self, directory: Path) -> list[str]:
-        """Create (or replace) every object in the YAML files of ``directory``; returns their names."""
+    def install_crds(self, directory: Path) -> list[str]:
+        """Create (or replace) every CustomResourceDefinition in the YAML files of ``directory``."""
         installed: list[str] = []
         for path in sorted(directory.glob("*.y*ml")):
             for document in yaml.safe_load_all(path.read_text()):
-                if not document:
-                    continue
-                installed.append(self.apply_object(document))
+                if isinstance(document, dict) and document.get("kind") == "CustomResourceDefinition":
+                    installed.append(self.apply_object(document))
         return installed
 
     def apply_object(self, document: dict[str, Any]) -> str:
@@ -82,7 +81,7 @@ async def serve(
         path = write_kubeconfig(kubeconfig or workdir / "kubeconfig", url)
         running = RunningTestBed(api, url, path)
         if crds_dir is not None and await asyncio.to_thread(crds_dir.is_dir):
-            running.install_manifests(crds_dir)
+            running.install_crds(crds_dir)
         yield running
 
 

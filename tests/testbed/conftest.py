@@ -120,3 +120,10 @@ def kubectl(cluster: Cluster, tmp_path: Path) -> Kubectl:
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl binary is not installed")
     return Kubectl(cluster.kubeconfig, tmp_path / "kube-cache")
+
+
+@pytest.fixture(scope="session")
+def session_kubectl(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl binary is not installed")
+    return Kubectl(cluster.kubeconfig, tmp_path_factory.mktemp("kube-cache"))

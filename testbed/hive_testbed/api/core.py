@@ -111,6 +111,7 @@ class ApiCore:
         dry_run: bool = False,
         manager: str = "unknown",
         operation: str = "Update",
+        strict: bool = False,
     ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of a create must be a JSON object")
@@ -158,7 +159,7 @@ class ApiCore:
         meta["generation"] = 1
         defaults.apply_create_defaults(rtype, obj)
         defaults.normalize_on_write(rtype, obj)
-        obj = self._admit(rtype, obj, old=None)
+        obj = self._admit(rtype, obj, old=None, strict=strict)
         if operation == "Apply":
             apply.record_apply_create(obj, body, manager=manager, now=timestamp(self.clock()), rtype=rtype)
         else:
@@ -186,6 +187,7 @@ class ApiCore:
         subresource: str | None = None,
         dry_run: bool = False,
         manager: str = "unknown",
+        strict: bool = False,
     ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of an update must be a JSON object")
@@ -209,6 +211,7 @@ class ApiCore:
             dry_run=dry_run,
             manager=manager,
             operation="Update",
+            strict=strict,
         )
 
     def patch(
@@ -223,6 +226,7 @@ class ApiCore:
         dry_run: bool = False,
         manager: str = "unknown",
         force: bool = False,
+        strict: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """Apply a patch; returns the result and whether it created the object (server-side apply)."""
         kind = content_type.split(";", maxsplit=1)[0].strip()
@@ -241,6 +245,7 @@ class ApiCore:
                     dry_run=dry_run,
                     manager=manager,
                     operation="Apply",
+                    strict=strict,
                 )
                 return created, True
         if current_raw is None:
@@ -274,6 +279,7 @@ class ApiCore:
                 manager=manager,
                 operation="Apply",
                 track_fields=False,
+                strict=strict,
             ), False
         else:
             raise errors.unsupported_media_type(kind)
@@ -295,6 +301,7 @@ class ApiCore:
             dry_run=dry_run,
             manager=manager,
             operation="Update",
+            strict=strict,
         ), False
 
     def delete(
@@ -383,6 +390,7 @@ class ApiCore:
         manager: str,
         operation: str,
         track_fields: bool = True,
+        strict: bool = False,
     ) -> dict[str, Any]:
         old_meta = current["metadata"]
         if subresource == "status":
@@ -436,7 +444,7 @@ class ApiCore:
                     ],
                 )
         defaults.normalize_on_write(rtype, new)
-        new = self._admit(rtype, new, old=current)
+        new = self._admit(rtype, new, old=current, strict=strict)
         if _spec_part(new) != _spec_part(current):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
         if track_fields:
@@ -464,10 +472,20 @@ class ApiCore:
         return self.present(rtype, stored)
 
     def _admit(
-        self, rtype: ResourceType, obj: dict[str, Any], *, old: dict[str, Any] | None
+        self, rtype: ResourceType, obj: dict[str, Any], *, old: dict[str, Any] | None, strict: bool = False
     ) -> dict[str, Any]:
+        for hook in self.admission_hooks:
+            hook(rtype, obj)
         if rtype.schema is None:
             return obj
+        if strict:
+            unknown = schema.unknown_fields(rtype.schema, obj)
+            if unknown:
+                listed = ", ".join(f'unknown field "{path}"' for path in unknown)
+                raise errors.bad_request(
+                    f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
+                    f"strict decoding error: {listed}"
+                )
         admitted: dict[str, Any] = schema.prune_and_default(rtype.schema, obj, root=True)
         causes = (
             schema.validate(rtype.schema, admitted)

@@ -74,6 +74,29 @@ def prune_and_default(schema: dict[str, Any], value: Any, *, root: bool = False)
     return value
 
 
+def unknown_fields(schema: dict[str, Any], value: Any, path: str = "", *, root: bool = True) -> list[str]:
+    """Paths the schema would prune; reported instead of pruned under ``fieldValidation=Strict``."""
+    found: list[str] = []
+    if isinstance(value, dict) and (schema.get("type") == "object" or "properties" in schema):
+        if schema.get("x-kubernetes-preserve-unknown-fields") and not schema.get("properties"):
+            return found
+        properties: dict[str, Any] = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        for key, child in value.items():
+            if root and key in _ROOT_KEYS:
+                continue
+            if key in properties:
+                found += unknown_fields(properties[key], child, _join(path, key), root=False)
+            elif isinstance(additional, dict):
+                found += unknown_fields(additional, child, _join(path, key), root=False)
+            elif not (schema.get("x-kubernetes-preserve-unknown-fields") or additional is True):
+                found.append(_join(path, key))
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for index, item in enumerate(value):
+            found += unknown_fields(schema["items"], item, f"{path}[{index}]", root=False)
+    return found
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 

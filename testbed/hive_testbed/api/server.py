@@ -54,6 +54,13 @@ class _Created:
 def _parse_body(raw: bytes, content_type: str) -> Any:
     if not raw:
         return None
+    if "protobuf" in content_type:
+        raise errors.ApiError(
+            415,
+            "UnsupportedMediaType",
+            "the test bed speaks JSON only, not protobuf (typed generators like `kubectl create namespace` "
+            "send protobuf); use `kubectl apply -f` with a manifest instead",
+        )
     try:
         return json.loads(raw)
     except ValueError:
@@ -258,6 +265,10 @@ class ApiServer(kmock.KubernetesScaffold):
         return agent.split("/")[0] or "unknown"
 
     @staticmethod
+    def _strict(request: rendering.Request) -> bool:
+        return request.params.get("fieldValidation") == "Strict"
+
+    @staticmethod
     def _dry_run(request: rendering.Request) -> bool:
         raw = request._raw_request
         assert raw is not None
@@ -296,6 +307,7 @@ class ApiServer(kmock.KubernetesScaffold):
                     request.data,
                     dry_run=self._dry_run(request),
                     manager=self._manager(request),
+                    strict=self._strict(request),
                 )
                 return _Created(created)
             case "DELETE":
@@ -379,6 +391,7 @@ class ApiServer(kmock.KubernetesScaffold):
                     subresource=subresource,
                     dry_run=self._dry_run(request),
                     manager=manager,
+                    strict=self._strict(request),
                 )
             case "PATCH":
                 result, created = self.core.patch(
@@ -391,6 +404,7 @@ class ApiServer(kmock.KubernetesScaffold):
                     dry_run=self._dry_run(request),
                     manager=manager,
                     force=request.params.get("force") == "true",
+                    strict=self._strict(request),
                 )
                 return _Created(result) if created else result
             case "DELETE" if subresource is None:
