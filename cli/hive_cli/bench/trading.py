@@ -140,7 +140,7 @@ def _leader_path(commands: list[Any], gc_mode: str) -> tuple[float, list[int]]:
     if gc_mode == "freeze-disable":
         gc.disable()
     clock = time.perf_counter_ns
-    latencies = []
+    latencies: list[int] = []
     record = latencies.append
     take = machine.take_audit
     started = time.perf_counter()

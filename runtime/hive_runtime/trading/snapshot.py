@@ -79,7 +79,10 @@ def engine_state(engine: Engine) -> list[Any]:
         [_instrument(inst) for _, inst in sorted(engine.instruments.items())],
         [_account(acct) for _, acct in sorted(engine.accounts.items())],
         books,
-        [[a, c, e.log_index, e.order_id, e.reject_reason] for (a, c), e in sorted(engine.client_orders.items())],
+        [
+            [a, c, e.log_index, e.order_id, e.reject_reason]
+            for (a, c), e in sorted(engine.client_orders.items())
+        ],
     ]
 
 
