@@ -30,6 +30,7 @@ from hive_testbed.api.resources import ResourceRegistry, ResourceType
 from hive_testbed.api.selectors import parse_field_selector, parse_label_selector
 from hive_testbed.api.store import Store, StoredEvent
 from hive_testbed.api.tables import as_table, wants_table
+from hive_testbed.controllers.statefulset import StatefulSetController
 
 log = logging.getLogger(__name__)
 _KEEP_REQUESTS = 5_000
@@ -83,7 +84,8 @@ class ApiServer(kmock.KubernetesScaffold):
     registry: ResourceRegistry = attrs.field(init=False)
     core: ApiCore = attrs.field(init=False)
     gc: GarbageCollector = attrs.field(init=False)
-    _gc_task: asyncio.Task[None] | None = attrs.field(init=False, default=None)
+    _tasks: list[asyncio.Task[None]] = attrs.field(init=False, factory=list)
+    statefulsets: StatefulSetController = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         # Deliberately not calling kmock's registrations: its discovery cannot describe CRDs (verbs,
@@ -93,6 +95,7 @@ class ApiServer(kmock.KubernetesScaffold):
         self.registry = ResourceRegistry()
         self.core = ApiCore(registry=self.registry, store=self.store)
         self.gc = GarbageCollector(self.core)
+        self.statefulsets = StatefulSetController(self.core)
         CrdController(self.core)
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.core.create(
@@ -116,16 +119,21 @@ class ApiServer(kmock.KubernetesScaffold):
 
     async def __aenter__(self) -> ApiServer:
         await super().__aenter__()
-        if self._gc_task is None:
-            self._gc_task = asyncio.get_running_loop().create_task(self.gc.run(), name="testbed-gc")
+        if not self._tasks:
+            loop = asyncio.get_running_loop()
+            self._tasks = [
+                loop.create_task(self.gc.run(), name="testbed-gc"),
+                loop.create_task(self.statefulsets.run(), name="testbed-statefulsets"),
+            ]
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        if self._gc_task is not None:
-            self._gc_task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._gc_task
-            self._gc_task = None
+                await task
+        self._tasks = []
         await super().__aexit__(*exc_info)
 
     # kmock parses paths itself and fails on some real ones (``GET /api/v1/namespaces``), so the entry
