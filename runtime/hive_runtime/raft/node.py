@@ -175,15 +175,15 @@ class RaftNode:
         if self._outstanding is not None:
             return False
         log = self.log
-        return bool(
-            self.messages
-            or log.unstable.entries
-            or log.unstable.snapshot is not None
-            or self.read_states
-            or self._committed_upto() > log.applied
-            or self.hard_state() != self._persisted_hard_state
-            or self.soft_state() != self._reported_soft_state
-        )
+        if self.messages or log.unstable.entries or log.unstable.snapshot is not None or self.read_states:
+            return True
+        if self._committed_upto() > log.applied:
+            return True
+        persisted = self._persisted_hard_state
+        if persisted.term != self.term or persisted.vote != self.vote or persisted.commit != log.committed:
+            return True
+        reported = self._reported_soft_state
+        return reported.role is not self.role or reported.leader_id != self.leader_id
 
     def ready(self) -> Ready:
         """Take the next batch of work; call :meth:`advance` with it when it is done."""
@@ -264,7 +264,7 @@ class RaftNode:
         return self.id in self.conf.voters
 
     def _committed_upto(self) -> int:
-        if PlantedBug.APPLY_BEFORE_COMMIT in self.bugs:
+        if self.bugs and PlantedBug.APPLY_BEFORE_COMMIT in self.bugs:
             return self.log.last_index()  # planted bug: hands out entries nobody committed
         return self.log.committed
 

@@ -48,7 +48,10 @@ class SimNode:
     read_waits: list[tuple[int, bytes]] = field(default_factory=list)  # (index, context)
     compact_every: int = 64
     removed: bool = False
+    tick_us: int = 100_000
     leader_term: int = -1  # last term this node was seen leading (for the safety monitor)
+    recorded_commit: int = 0  # commit index already reported to the safety monitor
+    voted: int | None = None  # vote in the last persisted hard state (for fault points)
 
     @property
     def alive(self) -> bool:

@@ -2,7 +2,8 @@
 
 - Election safety: at most one leader per term (§5.2).
 - Log matching: same index and term implies identical prefixes (§5.3).
-- Leader completeness: a new leader holds every entry applied anywhere before (§5.4).
+- Leader completeness: a new leader holds every entry committed anywhere before (§5.4); a
+  node's durable commit index is what counts as "committed".
 - State machine safety: every node applies the same entry at a given index (§5.4.3).
 """
 
@@ -19,7 +20,8 @@ class SafetyMonitor:
     def __init__(self) -> None:
         self.leaders: dict[int, int] = {}
         self.applied: dict[int, tuple[int, int, bytes]] = {}
-        self.max_applied = 0
+        self.committed: dict[int, int] = {}  # index -> term, from durable commit indices
+        self.max_committed = 0
 
     @property
     def elections(self) -> int:
@@ -31,15 +33,15 @@ class SafetyMonitor:
             raise SafetyViolationFound(
                 f"election safety: nodes {known} and {node.id} both lead term {node.term}"
             )
-        index = self.max_applied
+        index = self.max_committed
         if index:
             term = node.log.term(index)
-            expected = self.applied[index][0]
+            expected = self.committed[index]
             compacted = index < node.log.first_index() - 1
             if not compacted and term != expected:
                 raise SafetyViolationFound(
                     f"leader completeness: new leader {node.id} (term {node.term}) has term {term} at "
-                    f"index {index}, which was applied with term {expected}"
+                    f"index {index}, which was committed with term {expected}"
                 )
 
     def on_apply(self, node_id: int, entry: Entry) -> None:
@@ -50,7 +52,18 @@ class SafetyMonitor:
                 f"state machine safety: node {node_id} applied term {entry.term} at index {entry.index}, "
                 f"another node applied term {known[0]} there"
             )
-        self.max_applied = max(self.max_applied, entry.index)
+        self.on_commit(node_id, entry.index, entry.term)
+
+    def on_commit(self, node_id: int, index: int, term: int) -> None:
+        """``node_id`` durably recorded ``index`` (holding ``term``) as committed."""
+        known = self.committed.setdefault(index, term)
+        if known != term:
+            raise SafetyViolationFound(
+                f"commit safety: node {node_id} committed term {term} at index {index}, "
+                f"term {known} was committed there before"
+            )
+        if index > self.max_committed:
+            self.max_committed = index
 
     def check_log_matching(self, nodes: list[RaftNode]) -> None:
         for position, first in enumerate(nodes):

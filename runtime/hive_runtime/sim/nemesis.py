@@ -11,8 +11,10 @@ from hive_runtime.raft import (
     ConfChange,
     ConfChangeKind,
     Entry,
+    EntryKind,
     MemoryStorage,
     ProposalDropped,
+    Ready,
     Role,
     decode_conf_entry,
 )
@@ -33,13 +35,19 @@ class Nemesis:
         self.extra_nodes = 0
         self.last_action = ""
         self.flap_groups: list[set[int]] = []
+        # Swarm testing: each seed picks its own fault intensity.
+        self.interval_us = rng.choice([(20_000, 400_000), (200_000, 3_000_000), (1_000_000, 6_000_000)])
+        self.restart_us = rng.choice([(1_000, 50_000), (100_000, 4_000_000)])
+        self.crash_after_sync = rng.choice([0.0, 0.0, 0.003, 0.03])
+        self.crash_after_vote = rng.choice([0.0, 0.1, 0.4])
+        self.flap_isolates_leader = rng.random() < 0.5
 
     # ---------------------------------------------------------------- dispatch
     def handle(self, kind: int, a: Any, b: Any) -> None:
         sim = self.sim
         if kind == _NEMESIS:
             self._act()
-            sim.schedule(self.rng.randint(200_000, 3_000_000), _NEMESIS)
+            sim.schedule(self.rng.randint(*self.interval_us), _NEMESIS)
         elif kind == _RESTART:
             node = sim.nodes[a]
             if node.raft is None and not node.removed:
@@ -52,6 +60,9 @@ class Nemesis:
                 node.crash()
         elif kind == _FLAP:
             if a % 2 == 0:
+                leader = self._leader()
+                if self.flap_isolates_leader and leader is not None:
+                    self.flap_groups = [{leader.node_id}, set(self._live_ids()) - {leader.node_id}]
                 sim.network.partition(self.flap_groups)
             else:
                 sim.network.heal()
@@ -139,11 +150,33 @@ class Nemesis:
         if not alive:
             self.last_action = "crash: nothing alive"
             return
-        victim = self.rng.choice(alive)
+        self.crash(self.rng.choice(alive))
+
+    def crash(self, victim: int) -> None:
         self.sim.nodes[victim].crash()
-        self.sim.schedule(self.rng.randint(100_000, 4_000_000), _RESTART, victim)
+        self.sim.schedule(self.rng.randint(*self.restart_us), _RESTART, victim)
         self.counts["crashes"] += 1
         self.last_action = f"crash node {victim}"
+
+    def crash_point(self, ready: Ready, previous_vote: int | None) -> str | None:
+        """Fault point after an fsync: crash "before" or "after" sending the Ready's messages.
+
+        Crashes right after a vote or a new leader's no-op was persisted get their own (per-seed)
+        probability: a voter restarting within the same election is where vote-persistence bugs
+        show, and leaders dying before replicating their first entry leave the divergent logs of
+        the paper's Figure 8.
+        """
+        chance = self.crash_after_sync
+        hard_state = ready.hard_state
+        voted = hard_state is not None and hard_state.vote is not None and hard_state.vote != previous_vote
+        elected = ready.soft_state.role is Role.LEADER and any(
+            e.kind is EntryKind.NO_OP for e in ready.entries
+        )
+        if voted or elected:
+            chance = max(chance, self.crash_after_vote)
+        if not chance or self.rng.random() >= chance:
+            return None
+        return "before" if self.rng.random() < 0.5 else "after"
 
     def _membership(self) -> None:
         sim = self.sim

@@ -80,6 +80,10 @@ class Simulation:
         self.network = SimNetwork(random.Random(self.rng.getrandbits(64)))
         self.monitor = SafetyMonitor()
         self.nodes: dict[int, SimNode] = {}
+        # Swarm testing of the configuration too: drivers may turn these off.
+        self.pre_vote = self.rng.random() < 0.7
+        self.check_quorum = self.rng.random() < 0.7
+        self.max_entries = self.rng.choice([1, 2, 4, 64])
         initial = ConfState(frozenset(range(1, config.nodes + 1)))
         for node_id in range(1, config.nodes + 1):
             self.add_node(node_id, MemoryStorage(initial))
@@ -101,12 +105,16 @@ class Simulation:
             node_id=node_id,
             election_ticks=cfg.election_ticks,
             heartbeat_ticks=cfg.heartbeat_ticks,
-            max_entries_per_message=self.rng.choice([1, 4, 64]),
+            max_entries_per_message=self.max_entries,
+            pre_vote=self.pre_vote,
+            check_quorum=self.check_quorum,
             snapshot_chunk_bytes=self.rng.choice([16, 64, 4096]),
             planted_bugs=cfg.planted_bugs,
         )
         node = SimNode(node_id, raft_config, disk, random.Random(self.rng.getrandbits(64)))
         node.compact_every = self.rng.choice([8, 32, 256])
+        # Clock drift: each node's tick runs a little fast or slow.
+        node.tick_us = cfg.tick_us * self.rng.randint(70, 130) // 100
         self.nodes[node_id] = node
         self.start_node(node)
         return node
@@ -188,7 +196,7 @@ class Simulation:
             if node.raft is not None and node.incarnation == b:
                 node.raft.tick()
                 self.pump(node)
-                self.schedule(self.config.tick_us, TICK, a, b)
+                self.schedule(node.tick_us, TICK, a, b)
         elif kind == DELIVER:
             target = self.nodes.get(a.to)
             if target is not None and target.raft is not None and self.network.can_deliver(a.sender, a.to):
@@ -198,8 +206,20 @@ class Simulation:
             node = self.nodes[a]
             if node.raft is not None and node.incarnation == b and node.in_flight is not None:
                 ready, node.in_flight = node.in_flight, None
+                crash = self.nemesis.crash_point(ready, node.voted)
                 node.persist(ready)
+                if ready.hard_state is not None:
+                    node.voted = ready.hard_state.vote
+                    self._record_commit(node, ready.hard_state.commit)
+                if crash == "before":
+                    self.nemesis.crash(a)
+                    self.trace.append((self.now, "nemesis", None, None))
+                    return
                 self._finish_ready(node, ready)
+                if crash == "after":
+                    self.nemesis.crash(a)
+                    self.trace.append((self.now, "nemesis", None, None))
+                    return
                 self.pump(node)
         elif kind == CLIENT:
             self._client_act(self.workload.clients[a])
@@ -224,6 +244,16 @@ class Simulation:
                 self.schedule(self.rng.randint(10, self.fsync_max_us), FSYNC, node.node_id, node.incarnation)
                 return
             self._finish_ready(node, ready)
+
+    def _record_commit(self, node: SimNode, commit: int) -> None:
+        raft = node.raft
+        assert raft is not None
+        start = max(node.recorded_commit + 1, raft.log.first_index())
+        for index in range(start, commit + 1):
+            term = raft.log.term(index)
+            if term is not None:
+                self.monitor.on_commit(node.node_id, index, term)
+        node.recorded_commit = max(node.recorded_commit, commit)
 
     def _finish_ready(self, node: SimNode, ready: Ready) -> None:
         for message in ready.messages:
@@ -291,7 +321,7 @@ class Simulation:
         client = self.workload.clients[record.client - 1]
         if client.current is record:
             client.current = None
-            self.schedule(self.rng.randint(1_000, 300_000), CLIENT, record.client - 1)
+            self.schedule(self.rng.randint(1_000, 1_000_000), CLIENT, record.client - 1)
 
     def _client_timeout(self, client: Client, op_ref: int) -> None:
         record = self.workload.records[op_ref]
