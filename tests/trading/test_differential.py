@@ -140,3 +140,56 @@ def test_engine_matches_reference_and_keeps_invariants(
             fast = [(p, [(o.order_id, o.leaves) for o in orders]) for p, orders in market.book.levels(side)]
             assert fast == reference.depth(side)
         check_invariants(market)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(stream=streams, limit=st.integers(5, 40), band=st.sampled_from([0, 30, 60]))
+def test_invariants_hold_with_risk_controls_and_circuit_breaker(
+    make_market: Any, stream: list[tuple[Any, ...]], limit: int, band: int
+) -> None:
+    """With position/credit limits and a circuit breaker, the book and accounts stay consistent,
+    limits are never exceeded by what an account has resting plus its position, and a snapshot
+    taken at the end restores to the same digest."""
+    from hive_runtime.trading.commands import SetSymbolLimits
+    from hive_runtime.trading.machine import TradingStateMachine
+
+    market = make_market(band_bps=band, band_window_us=5_000, collar_bps=100)
+    for account, mode in STP.items():
+        market.run(SetAccountLimits(market.ts(), account, int(mode), 2_000 * limit, 0, 0))
+        market.run(SetSymbolLimits(market.ts(), account, "*", 0, 0, 2 * limit, limit))
+    live: list[tuple[str, str, int]] = []
+    for op in stream:
+        if op[0] == "new":
+            _, account, side, kind, price, qty = op
+            tif = {"ioc": TimeInForce.IOC, "fok": TimeInForce.FOK}.get(kind, TimeInForce.DAY)
+            cl = f"n{market.ts()}"
+            outcome = market.new(
+                account,
+                side,
+                qty,
+                0 if kind == "market" else price,
+                cl_ord_id=cl,
+                tif=tif,
+                post_only=kind == "post",
+            )
+            engine_trades(outcome)
+            if outcome.accepted:
+                live.append((account, cl, side))
+        elif live:
+            account, cl, side = live[op[1] % len(live)]
+            if op[0] == "cancel":
+                market.cancel(account, cl)
+            else:
+                new_cl = f"r{market.ts()}"
+                if market.replace(account, cl, side, op[2], op[3], cl_ord_id=new_cl).accepted:
+                    live.append((account, new_cl, side))
+        check_invariants(market)
+        for account in market.machine.engine.accounts.values():
+            buy, sell = account.exposure.get("X", [0, 0])
+            position = account.positions["X"].qty if "X" in account.positions else 0
+            assert abs(position) + buy + sell <= 2 * limit
+            assert position + buy <= limit and sell - position <= limit
+            assert account.open_notional <= 2_000 * limit
+    restored = TradingStateMachine()
+    restored.restore(market.machine.snapshot())
+    assert restored.digest() == market.machine.digest()
