@@ -12,6 +12,7 @@ time-like is consulted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from hashlib import sha256
 from typing import Any
 
@@ -26,7 +27,13 @@ from hive_runtime.trading.codec import (
     encode_command,
     encode_outcome,
 )
-from hive_runtime.trading.commands import Command, NewOrderSingle, Outcome
+from hive_runtime.trading.commands import (
+    Command,
+    NewOrderSingle,
+    OrderCancelReplaceRequest,
+    OrderCancelRequest,
+    Outcome,
+)
 from hive_runtime.trading.engine import ClientOrder, Engine
 from hive_runtime.trading.snapshot import engine_state, restore_engine
 from hive_runtime.trading.types import RejectReason
@@ -35,6 +42,13 @@ SNAPSHOT_FORMAT = "hive-trading-snapshot"
 SNAPSHOT_VERSION = 1
 _INVALID = Outcome(int(RejectReason.INVALID_ARGUMENT))
 _packb = msgpack.packb
+
+# The audited order fields (account, symbol, cl_ord_id, side, qty, price) of the hot commands.
+_AUDIT_FIELDS: dict[type[Any], Callable[[Any], tuple[str, str, str, int, int, int]]] = {
+    NewOrderSingle: lambda c: (c.account, c.symbol, c.cl_ord_id, c.side, c.qty, c.price),
+    OrderCancelRequest: lambda c: (c.account, c.symbol, c.cl_ord_id, 0, 0, 0),
+    OrderCancelReplaceRequest: lambda c: (c.account, c.symbol, c.cl_ord_id, c.side, c.qty, c.price),
+}
 
 
 class TradingStateMachine:
@@ -89,19 +103,21 @@ class TradingStateMachine:
         else:
             reports = outcome.reports
             decision = (ACCEPTED, reports[-1].reject_reason if reports else 0)
-        if type(command) is NewOrderSingle:  # hot path: same layout as build_record, no getattr
+        fields = _AUDIT_FIELDS.get(type(command))
+        if fields is not None:  # hot path: the layout of build_record without getattr calls
+            account, symbol, cl_ord_id, side, qty, price = fields(command)
             record = _packb(
                 (
                     RECORD_VERSION,
                     index,
                     ts,
                     command_type,
-                    command.account,
-                    command.symbol,
-                    command.cl_ord_id,
-                    command.side,
-                    command.qty,
-                    command.price,
+                    account,
+                    symbol,
+                    cl_ord_id,
+                    side,
+                    qty,
+                    price,
                     decision[0],
                     decision[1],
                     data,
