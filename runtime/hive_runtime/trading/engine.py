@@ -45,6 +45,7 @@ S_CANCELED = OrdStatus.CANCELED.value
 S_REJECTED = OrdStatus.REJECTED.value
 
 R = RejectReason
+_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 R_UNKNOWN_SYMBOL = int(R.UNKNOWN_SYMBOL)
 R_UNKNOWN_ACCOUNT = int(R.UNKNOWN_ACCOUNT)
 R_UNKNOWN_ORDER = int(R.UNKNOWN_ORDER)
@@ -120,24 +121,27 @@ class Engine:
     ) -> ExecutionReport:
         exec_id = self.next_exec_id
         self.next_exec_id = exec_id + 1
-        return ExecutionReport(
-            exec_id,
-            order.order_id,
-            order.cl_ord_id,
-            orig_cl_ord_id,
-            order.account,
-            order.symbol,
-            order.side,
-            exec_type,
-            ord_status,
-            order.qty,
-            order.price,
-            last_qty,
-            last_px,
-            order.leaves,
-            order.cum,
-            reason,
-            ts,
+        return _new_tuple(
+            ExecutionReport,
+            (
+                exec_id,
+                order.order_id,
+                order.cl_ord_id,
+                orig_cl_ord_id,
+                order.account,
+                order.symbol,
+                order.side,
+                exec_type,
+                ord_status,
+                order.qty,
+                order.price,
+                last_qty,
+                last_px,
+                order.leaves,
+                order.cum,
+                reason,
+                ts,
+            ),
         )
 
     def _reject(self, cmd: Any, reason: int, orig_cl_ord_id: str = "", order_id: int = 0) -> Outcome:
@@ -372,52 +376,81 @@ class Engine:
             reports.append(self._report(maker, X_CANCELED, S_CANCELED, 0, 0, R_STP, ts))
         if not result.fills:
             return
-        taker_acct = accounts[taker.account]
-        taker_position = taker_acct.position(symbol)
+        taker_position = accounts[taker.account].position(symbol)
         buy = taker.side == BUY
+        taker_qty = taker.qty
         cum = taker.cum - sum(f[1] for f in result.fills)
         window_push = inst.window.push if inst.band_bps else None
+        append = reports.append
+        exec_id = self.next_exec_id
+        # Reports are built inline (not via _report) because this loop runs once per fill.
         for maker, qty, price in result.fills:
             maker_acct = accounts[maker.account]
             maker_acct.open_notional -= price * qty
             exposure = maker_acct.exposure[symbol]
             exposure[0 if maker.side == BUY else 1] -= qty
-            maker_acct.position(symbol).apply_fill(-qty if buy else qty, price)
+            maker_position = maker_acct.positions.get(symbol)
+            if maker_position is None:
+                maker_position = maker_acct.position(symbol)
+            maker_position.apply_fill(-qty if buy else qty, price)
             taker_position.apply_fill(qty if buy else -qty, price)
             cum += qty
-            reports.append(self._fill_report(taker, qty, price, cum, taker.qty - cum, ts))
-            reports.append(self._fill_report(maker, qty, price, maker.cum, maker.leaves, ts))
+            append(
+                _new_tuple(
+                    ExecutionReport,
+                    (
+                        exec_id,
+                        taker.order_id,
+                        taker.cl_ord_id,
+                        "",
+                        taker.account,
+                        symbol,
+                        taker.side,
+                        X_TRADE,
+                        S_FILLED if cum == taker_qty else S_PARTIAL,
+                        taker_qty,
+                        taker.price,
+                        qty,
+                        price,
+                        taker_qty - cum,
+                        cum,
+                        0,
+                        ts,
+                    ),
+                )
+            )
+            maker_cum = maker.cum
+            append(
+                _new_tuple(
+                    ExecutionReport,
+                    (
+                        exec_id + 1,
+                        maker.order_id,
+                        maker.cl_ord_id,
+                        "",
+                        maker.account,
+                        symbol,
+                        maker.side,
+                        X_TRADE,
+                        S_FILLED if maker_cum == maker.qty else S_PARTIAL,
+                        maker.qty,
+                        maker.price,
+                        qty,
+                        price,
+                        maker.leaves,
+                        maker_cum,
+                        0,
+                        ts,
+                    ),
+                )
+            )
+            exec_id += 2
             if not maker.leaves:
                 del orders[maker.order_id]
             if window_push is not None:
                 window_push(ts, price)
             inst.last_price = price
-
-    def _fill_report(  # noqa: PLR0917 - hot path, positional calls are cheaper
-        self, order: Order, qty: int, price: int, cum: int, leaves: int, ts: int
-    ) -> ExecutionReport:
-        exec_id = self.next_exec_id
-        self.next_exec_id = exec_id + 1
-        status = S_FILLED if cum == order.qty else S_PARTIAL
-        return ExecutionReport(
-            exec_id,
-            order.order_id,
-            order.cl_ord_id,
-            "",
-            order.account,
-            order.symbol,
-            order.side,
-            X_TRADE,
-            status,
-            order.qty,
-            order.price,
-            qty,
-            price,
-            leaves,
-            cum,
-            0,
-            ts,
-        )
+        self.next_exec_id = exec_id
 
     def _finish(
         self, order: Order, reason: int, reports: list[ExecutionReport], ts: int, fok_fail: bool = False
