@@ -1,0 +1,223 @@
+"""Run N runtime replicas as real processes on loopback, each on a loopback address of its own.
+
+Every node listens on the same ports at ``127.77.<cluster octet>.<node id>``, exactly as pods of
+a StatefulSet share ports on different IPs, so the node configuration uses the same address
+template it would use in Kubernetes. Certificates come from a throwaway CA under the data
+directory; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from hive_cli.local.material import LocalPki, TlsFileSet, write_audit_keys, write_secret_key
+from hive_operator.pki.identity import Role
+from hive_runtime.client import Client, ClientTls
+
+
+@dataclass
+class LocalNode:
+    node_id: int
+    host: str
+    config_path: Path
+    data_dir: Path
+    log_path: Path
+    audit_public_key: Path
+    process: subprocess.Popen[bytes] | None = None
+
+
+@dataclass
+class LocalCluster:
+    root: Path
+    replicas: int = 3
+    cluster: str = "local"
+    namespace: str = "local"
+    octet: int = field(default_factory=lambda: random.randint(1, 250))
+    tick_ms: int = 10
+    election_ticks: int = 15
+    snapshot_every: int = 50_000
+    extra_config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root).resolve()
+        self.nodes: dict[int, LocalNode] = {}
+        self.ports = {"peer": 7100, "client": 7200, "admin": 7300, "probe": 7400, "metrics": 7500}
+        self.pki = LocalPki(self.root / "tls", namespace=self.namespace, cluster=self.cluster)
+        self.client_tls_files = self.pki.issue(role=Role.CLIENT, name="local-client")
+        self.operator_tls_files = self.pki.issue(role=Role.OPERATOR, name="local-operator")
+        self.backup_key = write_secret_key(self.root / "secrets" / "backup.key")
+        for node_id in range(1, self.replicas + 1):
+            self.nodes[node_id] = self._prepare(node_id, initial=list(range(1, self.replicas + 1)))
+
+    def host(self, node_id: int) -> str:
+        return f"127.77.{self.octet}.{node_id}"
+
+    def _prepare(self, node_id: int, *, initial: list[int]) -> LocalNode:
+        host = self.host(node_id)
+        name = f"{self.cluster}-{node_id - 1}"
+        tls = self.pki.issue(role=Role.PEER, name=name, ip_addresses=(host,))
+        node_dir = self.root / f"node-{node_id}"
+        private, public = write_audit_keys(node_dir / "keys")
+        config: dict[str, Any] = {
+            "node_id": node_id,
+            "namespace": self.namespace,
+            "cluster": self.cluster,
+            "initial_members": initial,
+            "listen_host": host,
+            "peer_host_template": f"127.77.{self.octet}.{{id}}",
+            "client_host_template": f"127.77.{self.octet}.{{id}}",
+            "ports": self.ports,
+            "data_dir": str(node_dir / "data"),
+            "tls": {"ca": str(tls.ca), "cert": str(tls.cert), "key": str(tls.key), "poll_seconds": 0.5},
+            "backup_key_file": str(self.backup_key),
+            "audit_key_file": str(private),
+            "raft": {
+                "tick_ms": self.tick_ms,
+                "election_ticks": self.election_ticks,
+                "heartbeat_ticks": 2,
+                "snapshot_every": self.snapshot_every,
+                "keep_entries": min(5_000, self.snapshot_every // 2),
+            },
+            "pin_cpu": False,
+            **self.extra_config,
+        }
+        config_path = node_dir / "config.yaml"
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return LocalNode(
+            node_id=node_id,
+            host=host,
+            config_path=config_path,
+            data_dir=node_dir / "data",
+            log_path=node_dir / "node.log",
+            audit_public_key=public,
+        )
+
+    def tls_files(self, node_id: int) -> TlsFileSet:
+        directory = self.pki.root / f"peer-{self.cluster}-{node_id - 1}"
+        return TlsFileSet(ca=directory / "ca.crt", cert=directory / "tls.crt", key=directory / "tls.key")
+
+    # -- processes ------------------------------------------------------------------------------
+    def start(self, node_id: int) -> None:
+        node = self.nodes[node_id]
+        if node.process is not None and node.process.poll() is None:
+            return
+        log = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        node.process = subprocess.Popen(
+            [sys.executable, "-m", "hive_cli.main", "runtime", "serve", "--config", str(node.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+
+    def start_all(self) -> None:
+        for node_id in self.nodes:
+            self.start(node_id)
+
+    def kill(self, node_id: int, *, sig: int = signal.SIGKILL) -> None:
+        process = self.nodes[node_id].process
+        if process is not None and process.poll() is None:
+            process.send_signal(sig)
+            process.wait(timeout=30)
+
+    def is_running(self, node_id: int) -> bool:
+        process = self.nodes[node_id].process
+        return process is not None and process.poll() is None
+
+    def stop_all(self, *, grace: float = 5.0) -> None:
+        for node in self.nodes.values():
+            if node.process is not None and node.process.poll() is None:
+                node.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for node in self.nodes.values():
+            if node.process is None:
+                continue
+            try:
+                node.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                node.process.kill()
+                node.process.wait()
+
+    # -- observation ----------------------------------------------------------------------------
+    def client_endpoints(self) -> list[tuple[str, int]]:
+        return [(self.host(node_id), self.ports["client"]) for node_id in self.nodes]
+
+    def client(self, *, deadline: float = 10.0) -> Client:
+        files = self.client_tls_files
+        tls = ClientTls(
+            ca=files.ca, cert=files.cert, key=files.key, namespace=self.namespace, cluster=self.cluster
+        )
+        return Client(endpoints=self.client_endpoints(), tls=tls, deadline=deadline)
+
+    def _operator_context(self) -> ssl.SSLContext:
+        files = self.operator_tls_files
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.load_verify_locations(cafile=str(files.ca))
+        context.load_cert_chain(certfile=str(files.cert), keyfile=str(files.key))
+        return context
+
+    async def probe(self, node_id: int) -> dict[str, Any] | None:
+        url = f"http://{self.host(node_id)}:{self.ports['probe']}/readyz"
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session,
+                session.get(url) as response,
+            ):
+                body: dict[str, Any] = await response.json()
+                return body
+        except (aiohttp.ClientError, TimeoutError, json.JSONDecodeError):
+            return None
+
+    async def admin(self, node_id: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        url = f"https://{self.host(node_id)}:{self.ports['admin']}{path}"
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session,
+            session.request(method, url, json=body, ssl=self._operator_context()) as response,
+        ):
+            text = await response.text()
+            try:
+                return response.status, json.loads(text)
+            except json.JSONDecodeError:
+                return response.status, text
+
+    async def wait_ready(self, *, node_ids: list[int] | None = None, within: float = 30.0) -> int:
+        """Wait until every given running node is ready and they agree on a leader; returns it."""
+        wanted = node_ids if node_ids is not None else [n for n in self.nodes if self.is_running(n)]
+        async with asyncio.timeout(within):
+            while True:
+                probes = await asyncio.gather(*(self.probe(node_id) for node_id in wanted))
+                leaders = {probe.get("leader") for probe in probes if probe}
+                if all(probe and probe.get("ready") for probe in probes) and len(leaders) == 1:
+                    leader = leaders.pop()
+                    if isinstance(leader, int) and self.is_running(leader):
+                        return leader
+                await asyncio.sleep(0.05)
+
+    async def statuses(self) -> dict[int, dict[str, Any]]:
+        result = {}
+        for node_id in self.nodes:
+            if self.is_running(node_id):
+                try:
+                    code, body = await self.admin(node_id, "GET", "/status")
+                except (aiohttp.ClientError, TimeoutError):
+                    continue
+                if code == 200:
+                    result[node_id] = body
+        return result

@@ -1,0 +1,261 @@
+"""The Python client of a Hive cluster: ``Client(endpoints=[...], tls=...)``.
+
+One mutual-TLS connection to one node at a time, many requests in flight on it. A ``redirect``
+reply moves the client to the leader; a lost connection moves it to the next endpoint.
+
+Orders are retried until answered: a retry is marked so the leader answers it with what the
+client order id was first used for, never entering it twice. Register writes are not retried
+after they may have reached the leader: the caller gets :class:`OutcomeUnknownError` and decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from hive_operator.pki.identity import Role
+from hive_runtime.trading import Command, Outcome, decode_outcome, encode_command
+from hive_runtime.transport import (
+    AccessDenied,
+    AccessPolicy,
+    ConnectionClosed,
+    Frame,
+    FrameConnection,
+    FrameError,
+    connect,
+)
+
+
+class ClientError(Exception):
+    """The cluster refused the request."""
+
+
+class OutcomeUnknownError(ClientError):
+    """The write may or may not have been applied (leader change or lost connection)."""
+
+
+class UnavailableError(ClientError):
+    """No endpoint answered within the deadline."""
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """Client certificate material (files) and the cluster whose servers it trusts."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    namespace: str
+    cluster: str
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_3
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=str(self.ca))
+        context.load_cert_chain(certfile=str(self.cert), keyfile=str(self.key))
+        return context
+
+
+@dataclass(frozen=True)
+class TradeResult:
+    """The answer to a trading command; ``replayed`` when a retry found the original entry."""
+
+    replayed: bool
+    outcome: Outcome | None
+    original: dict[str, Any] | None
+
+
+class _Redirect(Exception):
+    def __init__(self, leader: tuple[str, int] | None) -> None:
+        self.leader = leader
+
+
+class Client:
+    """Async client; use ``async with Client(...) as client``."""
+
+    def __init__(
+        self,
+        *,
+        endpoints: Sequence[tuple[str, int]],
+        tls: ClientTls,
+        deadline: float = 10.0,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("at least one endpoint is needed")
+        self.endpoints: list[tuple[str, int]] = [(str(host), int(port)) for host, port in endpoints]
+        self.tls = tls
+        self.deadline = deadline
+        self._sleep = sleep
+        self._context = tls.context()
+        self._policy = AccessPolicy(tls.namespace, tls.cluster, frozenset({Role.PEER}))
+        self._ids = count(1)
+        self._target = 0
+        self._preferred: tuple[str, int] | None = None
+        self._connection: FrameConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiting: dict[int, asyncio.Future[Frame]] = {}
+        self._connect_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._drop()
+
+    # -- connection management ---------------------------------------------------------------------
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionClosed("connection dropped"))
+        self._waiting.clear()
+        if connection is not None:
+            await connection.close()
+
+    async def _ensure(self) -> FrameConnection:
+        async with self._connect_lock:
+            if self._connection is not None:
+                return self._connection
+            if self._preferred is not None:
+                host, port = self._preferred
+                self._preferred = None
+            else:
+                host, port = self.endpoints[self._target % len(self.endpoints)]
+                self._target += 1
+            connection = await connect(
+                host, port, context=self._context, expect=self._policy, connect_timeout=2.0
+            )
+            self._connection = connection
+            self._reader = asyncio.get_running_loop().create_task(self._read(connection))
+            return connection
+
+    async def _read(self, connection: FrameConnection) -> None:
+        try:
+            while True:
+                frame = await connection.receive()
+                request_id = frame.payload.get("id") if isinstance(frame.payload, dict) else None
+                future = self._waiting.pop(request_id, None) if isinstance(request_id, int) else None
+                if future is not None and not future.done():
+                    future.set_result(frame)
+        except (ConnectionClosed, FrameError, OSError):
+            pass
+        finally:
+            if self._connection is connection:
+                self._connection = None
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_exception(ConnectionClosed("connection lost"))
+            self._waiting.clear()
+
+    async def _call(self, kind: str, payload: dict[str, Any]) -> Any:
+        """One attempt on the current connection: the reply's result, or an exception."""
+        connection = await self._ensure()
+        request_id = next(self._ids)
+        future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        await connection.send(Frame(kind, {**payload, "id": request_id}))
+        reply = await future
+        body = reply.payload
+        if reply.kind == "ok":
+            return body.get("result")
+        if reply.kind == "redirect":
+            leader = body.get("leader")
+            raise _Redirect((str(leader[0]), int(leader[1])) if leader else None)
+        if body.get("code") == "unknown_outcome":
+            raise OutcomeUnknownError(body.get("message", "outcome unknown"))
+        raise ClientError(f"{body.get('code')}: {body.get('message')}")
+
+    async def _with_failover(self, kind: str, payload: dict[str, Any], *, idempotent: bool) -> Any:
+        """Follow redirects and fail over; re-send after an ambiguous failure only if idempotent."""
+        attempt_payload = dict(payload)
+        delay = 0.01
+        async with asyncio.timeout(self.deadline):
+            while True:
+                try:
+                    await self._ensure()
+                except (ConnectionClosed, OSError, ssl.SSLError, TimeoutError, AccessDenied):
+                    await self._drop()
+                    await self._sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                try:
+                    return await self._call(kind, attempt_payload)
+                except _Redirect as redirect:
+                    await self._drop()
+                    self._preferred = redirect.leader
+                    if redirect.leader is None:
+                        await self._sleep(delay)
+                except OutcomeUnknownError:
+                    if not idempotent:
+                        raise
+                    attempt_payload["retry"] = True
+                    await self._sleep(delay)
+                except (ConnectionClosed, OSError, ssl.SSLError) as error:
+                    await self._drop()
+                    if not idempotent:
+                        raise OutcomeUnknownError(
+                            f"connection lost with the request in flight: {error}"
+                        ) from None
+                    attempt_payload["retry"] = True
+                    await self._sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    # -- API ----------------------------------------------------------------------------------------
+    async def submit(self, command: Command) -> TradeResult:
+        """Enter a trading command (NewOrderSingle, cancel, replace, admin commands)."""
+        try:
+            result = await self._with_failover("trade", {"cmd": encode_command(command)}, idempotent=True)
+        except TimeoutError:
+            raise UnavailableError("no leader answered before the deadline") from None
+        if result.get("replayed"):
+            return TradeResult(replayed=True, outcome=None, original=result)
+        return TradeResult(replayed=False, outcome=decode_outcome(result["outcome"]), original=None)
+
+    async def put(self, key: str, value: Any) -> Any:
+        return await self._register("put", {"key": key, "value": value})
+
+    async def cas(self, key: str, *, expected: Any, value: Any) -> tuple[bool, Any]:
+        ok, current = await self._register("cas", {"key": key, "expected": expected, "value": value})
+        return bool(ok), current
+
+    async def get(self, key: str) -> Any:
+        """Linearizable read (ReadIndex on the leader)."""
+        try:
+            return await self._with_failover("get", {"key": key}, idempotent=True)
+        except TimeoutError:
+            raise UnavailableError("no leader answered before the deadline") from None
+
+    async def ping(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("ping", {})
+        return result
+
+    async def _register(self, kind: str, payload: dict[str, Any]) -> Any:
+        import msgpack
+
+        try:
+            raw = await self._with_failover(kind, payload, idempotent=False)
+        except TimeoutError:
+            raise UnavailableError("no leader answered before the deadline") from None
+        ok, value = msgpack.unpackb(raw, raw=False)
+        if kind == "put":
+            if not ok:
+                raise ClientError(str(value))
+            return value
+        return ok, value

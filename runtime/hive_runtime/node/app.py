@@ -1,0 +1,278 @@
+"""A runtime node assembled from its configuration, and ``serve``, the pod's main loop.
+
+Everything runs on one event loop in one :class:`asyncio.TaskGroup`: the Raft Ready loop, the
+ticker, one outbound link per peer, the peer, client, admin, probe and metrics servers, and the
+TLS file watcher. Certificates reload in place; nothing here restarts the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from hive_operator.pki.identity import Role
+from hive_runtime import __version__, raft
+from hive_runtime.audit.signing import load_private_key
+from hive_runtime.audit.trail import AuditWriter
+from hive_runtime.node.admin import admin_app
+from hive_runtime.node.client_api import ClientService
+from hive_runtime.node.config import RuntimeConfig
+from hive_runtime.node.driver import RaftDriver
+from hive_runtime.node.durable import DurableRaftStorage
+from hive_runtime.node.http import ReloadingServerContext, metrics_app, probe_app, start_site
+from hive_runtime.node.metrics import NodeMetrics
+from hive_runtime.node.state import NodeStateMachine
+from hive_runtime.storage import StorageMetrics
+from hive_runtime.tlsfiles import TlsMaterial, TlsPaths
+from hive_runtime.transport import (
+    AccessPolicy,
+    Backoff,
+    Frame,
+    FrameConnection,
+    FrameServer,
+    PeerLink,
+    TransportMetrics,
+)
+
+log = logging.getLogger(__name__)
+
+
+class RuntimeNode:
+    """One replica: construct, then ``await node.run()`` (or use :func:`serve`)."""
+
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        *,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.config = config
+        self.version = config.version or __version__
+        self._sleep = sleep
+        self.registry = CollectorRegistry()
+        self.metrics = NodeMetrics(self.registry)
+        self.transport_metrics = TransportMetrics(self.registry)
+        self.tls = TlsMaterial(
+            TlsPaths(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key),
+            poll_interval=config.tls.poll_seconds,
+            registry=self.registry,
+        )
+        self.storage = DurableRaftStorage(
+            config.data_dir / "raft",
+            bootstrap=raft.ConfState(frozenset(config.initial_members)),
+            metrics=StorageMetrics(self.registry),
+        )
+        self.state = NodeStateMachine()
+        timing = config.raft
+        self.driver = RaftDriver(
+            raft_config=raft.RaftConfig(
+                node_id=config.node_id,
+                election_ticks=timing.election_ticks,
+                heartbeat_ticks=timing.heartbeat_ticks,
+            ),
+            storage=self.storage,
+            state=self.state,
+            rng=rng if rng is not None else random.Random(),
+            send=self._send_raft,
+            snapshot_every=timing.snapshot_every,
+            keep_entries=timing.keep_entries,
+            on_fsync=self.metrics.fsync_latency.observe,
+            after_apply=self._drain_audit,
+        )
+        self.audit_writer = self._open_audit_trail()
+        self.links: dict[int, PeerLink] = {}
+        self._link_tasks: dict[int, asyncio.Task[None]] = {}
+        peer_policy = AccessPolicy(
+            config.namespace, config.cluster, frozenset({Role.PEER}), names=self._member_names
+        )
+        self.peer_server = FrameServer(
+            port_name="peer",
+            context=lambda: self.tls.server_context,
+            policy=peer_policy,
+            handlers={"raft": self._on_raft_frame},
+            metrics=self.transport_metrics,
+            max_frame_size=config.max_frame_bytes,
+        )
+        self.client_service = ClientService(
+            driver=self.driver, leader_address=config.client_address, metrics=self.metrics
+        )
+        self.client_server = FrameServer(
+            port_name="client",
+            context=lambda: self.tls.server_context,
+            policy=AccessPolicy(config.namespace, config.cluster, frozenset({Role.CLIENT, Role.OPERATOR})),
+            handlers=self.client_service.handlers,
+            metrics=self.transport_metrics,
+            max_frame_size=config.max_frame_bytes,
+        )
+        self.started_at = time.time()
+        self.bound: dict[str, tuple[str, int]] = {}
+        self.ready_event = asyncio.Event()
+        self.pinning: dict[str, Any] = {"pinned": False, "cpuset": None, "core": None}
+        self.digests: dict[int, str] = {}
+        self._runners: list[web.AppRunner] = []
+
+    # -- audit trail --------------------------------------------------------------------------------
+    def _open_audit_trail(self) -> AuditWriter | None:
+        """A new trail file per start, beginning where the restored state's chain left off."""
+        if self.config.audit_key_file is None:
+            return None
+        directory = self.config.data_dir / "audit"
+        directory.mkdir(parents=True, exist_ok=True)
+        start = self.state.trading.audit.state()
+        path = directory / f"trail-{self.driver.applied_index:020d}-{int(time.time() * 1e6)}.audit"
+        return AuditWriter(path, load_private_key(self.config.audit_key_file), start_state=start)
+
+    def _drain_audit(self) -> None:
+        produced = self.state.trading.take_audit()
+        if self.audit_writer is not None and produced:
+            self.audit_writer.write(produced)
+            self.audit_writer.flush(fsync=False)
+
+    # -- digests and leadership ---------------------------------------------------------------------
+    def record_digest(self) -> str:
+        """Digest of the applied state, remembered by index (the canary compares at equal indexes)."""
+        digest = self.state.digest()
+        self.digests[self.driver.applied_index] = digest
+        while len(self.digests) > 64:
+            del self.digests[min(self.digests)]
+        return digest
+
+    def best_transfer_target(self) -> int | None:
+        """The voter (other than this leader) with the highest match index."""
+        status = self.driver.status()
+        candidates = [
+            (match, peer)
+            for peer, match in status.match_index.items()
+            if peer != self.config.node_id and peer in status.conf_state.voters
+        ]
+        return max(candidates)[1] if candidates else None
+
+    # -- membership and peers ---------------------------------------------------------------------
+    def member_ids(self) -> frozenset[int]:
+        return self.driver.node.conf.members | frozenset(self.config.initial_members)
+
+    def _member_names(self) -> set[str]:
+        return {self.config.member_name(node_id) for node_id in self.member_ids()}
+
+    def _link(self, node_id: int) -> PeerLink:
+        link = self.links.get(node_id)
+        if link is None:
+            link = PeerLink(
+                peer_name=self.config.member_name(node_id),
+                address=lambda: self.config.peer_address(node_id),
+                context=lambda: self.tls.client_context,
+                expect=AccessPolicy(self.config.namespace, self.config.cluster, frozenset({Role.PEER})),
+                sleep=self._sleep,
+                backoff=Backoff(initial=0.02, maximum=0.25),
+                max_frame_size=self.config.max_frame_bytes,
+                metrics=self.transport_metrics,
+            )
+            self.links[node_id] = link
+            self._link_tasks[node_id] = asyncio.get_running_loop().create_task(link.run())
+        return link
+
+    def _send_raft(self, message: raft.Message) -> None:
+        if message.to == self.config.node_id:
+            return
+        self._link(message.to).send(Frame("raft", message.to_wire()))
+
+    async def _on_raft_frame(self, connection: FrameConnection, frame: Frame) -> None:
+        self.driver.step(raft.Message.from_wire(frame.payload))
+
+    # -- running ----------------------------------------------------------------------------------
+    async def _ticker(self) -> None:
+        interval = self.config.raft.tick_ms / 1000
+        while True:
+            await self._sleep(interval)
+            self.driver.tick()
+
+    async def _refresh_metrics(self) -> None:
+        while True:
+            self.refresh_metrics()
+            await self._sleep(1.0)
+
+    def refresh_metrics(self) -> None:
+        status = self.driver.status()
+        metrics = self.metrics
+        metrics.term.set(status.term)
+        metrics.is_leader.set(1 if self.driver.is_leader else 0)
+        metrics.commit_index.set(status.commit)
+        metrics.applied_index.set(self.driver.applied_index)
+        metrics.log_entries.set(max(0, self.storage.last_index() - self.storage.first_index() + 1))
+        metrics.snapshot_index.set(self.driver.snapshot_index)
+        metrics.snapshot_age_entries.set(self.driver.applied_index - self.driver.snapshot_index)
+        if self.driver.is_leader:
+            for peer, match in status.match_index.items():
+                if peer != self.config.node_id:
+                    metrics.replication_lag.labels(self.config.member_name(peer)).set(
+                        status.last_index - match
+                    )
+        engine = self.state.trading.engine
+        metrics.kill_switch.set(1 if engine.global_kill else 0)
+        metrics.halted_symbols.set(sum(1 for book in engine.books.values() if getattr(book, "halted", False)))
+
+    def is_ready(self) -> bool:
+        """Caught up with the leader, and a leader exists."""
+        if self.driver.leader_id is None:
+            return False
+        commit = self.driver.status().commit
+        return commit - self.driver.applied_index <= self.config.ready_max_lag_entries
+
+    async def start_servers(self) -> None:
+        host, ports = self.config.listen_host, self.config.ports
+        self.bound["peer"] = await self.peer_server.start(host, ports.peer)
+        self.bound["client"] = await self.client_server.start(host, ports.client)
+        sites = (
+            ("admin", admin_app(self), ports.admin, ReloadingServerContext(lambda: self.tls.server_context)),
+            ("probe", probe_app(self), ports.probe, None),
+            ("metrics", metrics_app(self), ports.metrics, None),
+        )
+        for name, app, port, context in sites:
+            runner, self.bound[name] = await start_site(app, host, port, ssl_context=context)
+            self._runners.append(runner)
+
+    async def run(self) -> None:
+        await self.start_servers()
+        self.ready_event.set()
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.driver.run())
+                group.create_task(self._ticker())
+                group.create_task(self.tls.watch(sleep=self._sleep))
+                group.create_task(self._refresh_metrics())
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        for task in self._link_tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._link_tasks.values(), return_exceptions=True)
+        await self.peer_server.close()
+        await self.client_server.close()
+        for runner in self._runners:
+            await runner.cleanup()
+        if self.audit_writer is not None:
+            self.audit_writer.close()
+        self.storage.close()
+
+
+async def serve(config: RuntimeConfig) -> None:
+    """Run a node until SIGTERM or SIGINT."""
+    node = RuntimeNode(config)
+    loop = asyncio.get_running_loop()
+    runner = loop.create_task(node.run())
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, runner.cancel)
+    try:
+        await runner
+    except asyncio.CancelledError:
+        log.info("node %s stopped", config.name)

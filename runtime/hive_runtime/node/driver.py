@@ -1,0 +1,291 @@
+"""The Ready loop: carry out what the sans-I/O Raft core asks, in the order its contract demands.
+
+For each Ready: install a received snapshot, append entries, record term and vote, fsync once
+(group commit: everything proposed since the last Ready shares that fsync), only then send the
+messages, apply committed entries to the state machine, answer the proposers and pending
+linearizable reads, and finally ``advance``. A write is acknowledged to its client only when its
+entry is applied, which implies a majority had it on disk.
+
+Proposals are answered by index and term: if the entry applied at that index is not the one
+proposed (leadership changed and the log was overwritten), or this node stops being leader
+first, the proposer gets :class:`OutcomeUnknown` and retries idempotently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import count
+
+from hive_runtime import raft
+from hive_runtime.node.durable import DurableRaftStorage
+from hive_runtime.node.state import NodeStateMachine
+
+log = logging.getLogger(__name__)
+
+
+class OutcomeUnknown(Exception):
+    """The entry may or may not commit (leadership changed); retry idempotently."""
+
+
+class NotLeader(Exception):
+    """This node cannot take the request; ``leader_id`` says where to go, if known."""
+
+    def __init__(self, leader_id: int | None) -> None:
+        super().__init__(f"not the leader (leader: {leader_id})")
+        self.leader_id = leader_id
+
+
+@dataclass
+class DriverStats:
+    """Counters the metrics layer exports."""
+
+    readies: int = 0
+    fsyncs: int = 0
+    entries_persisted: int = 0
+    entries_applied: int = 0
+    messages_sent: int = 0
+    leader_changes: int = 0
+    snapshots_taken: int = 0
+    snapshots_installed: int = 0
+
+
+class RaftDriver:
+    """Owns one :class:`~hive_runtime.raft.RaftNode` and runs its Ready loop on the event loop."""
+
+    def __init__(
+        self,
+        *,
+        raft_config: raft.RaftConfig,
+        storage: DurableRaftStorage,
+        state: NodeStateMachine,
+        rng: raft.RandomSource,
+        send: Callable[[raft.Message], None],
+        snapshot_every: int = 10_000,
+        keep_entries: int = 1_000,
+        on_fsync: Callable[[float], None] | None = None,
+        on_apply: Callable[[raft.Entry, bytes | None], None] | None = None,
+        after_apply: Callable[[], None] | None = None,
+    ) -> None:
+        self.storage = storage
+        self.state = state
+        self._send = send
+        self.snapshot_every = snapshot_every
+        self.keep_entries = keep_entries
+        self._on_fsync = on_fsync
+        self._on_apply = on_apply
+        self._after_apply = after_apply
+        snapshot = storage.snapshot()
+        if snapshot.meta.index > 0:
+            state.restore(snapshot.data)
+        self.snapshot_index = snapshot.meta.index
+        self.node = raft.RaftNode(raft_config, storage, rng=rng)
+        self.stats = DriverStats()
+        self.soft_state = raft.SoftState(None, raft.Role.FOLLOWER)
+        self._pending: dict[int, tuple[int, asyncio.Future[bytes]]] = {}
+        self._reads: dict[bytes, asyncio.Future[int]] = {}
+        self._ready_reads: list[tuple[int, asyncio.Future[int]]] = []
+        self._read_ids = count(1)
+        self._wakeup = asyncio.Event()
+        self.applied_index = snapshot.meta.index
+        self.fatal: BaseException | None = None
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def tick(self) -> None:
+        self.node.tick()
+        self._wakeup.set()
+
+    def step(self, message: raft.Message) -> None:
+        self.node.step(message)
+        self._wakeup.set()
+
+    def propose(self, data: bytes) -> asyncio.Future[bytes]:
+        """Append ``data`` as leader; the future resolves to the state machine's outcome."""
+        try:
+            index = self.node.propose(data)
+        except raft.ProposalDropped as dropped:
+            raise NotLeader(dropped.leader_hint) from None
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pending[index] = (self.node.term, future)
+        self._wakeup.set()
+        return future
+
+    def propose_conf_change(self, change: raft.ConfChange) -> asyncio.Future[bytes]:
+        try:
+            index = self.node.propose_conf_change(change)
+        except raft.ProposalDropped as dropped:
+            raise NotLeader(dropped.leader_hint) from None
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pending[index] = (self.node.term, future)
+        self._wakeup.set()
+        return future
+
+    async def read_barrier(self) -> int:
+        """Wait until this node may serve a linearizable read (ReadIndex, §6.4); returns the index."""
+        context = f"{self.node.id}:{next(self._read_ids)}".encode()
+        try:
+            self.node.read_index(context)
+        except raft.ProposalDropped as dropped:
+            raise NotLeader(dropped.leader_hint) from None
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._reads[context] = future
+        self._wakeup.set()
+        return await future
+
+    def transfer_leadership(self, target: int) -> None:
+        try:
+            self.node.transfer_leadership(target)
+        except raft.ProposalDropped as dropped:
+            raise NotLeader(dropped.leader_hint) from None
+        self._wakeup.set()
+
+    # -- the loop --------------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            self.process_ready()
+
+    def process_ready(self) -> None:
+        while self.node.has_ready():
+            ready = self.node.ready()
+            self._handle(ready)
+            self.node.advance(ready)
+        self._maybe_snapshot()
+
+    def _handle(self, ready: raft.Ready) -> None:
+        self.stats.readies += 1
+        if ready.soft_state != self.soft_state:
+            self._on_soft_state(ready.soft_state)
+        if ready.snapshot is not None:
+            self.storage.install_snapshot(ready.snapshot)
+            self.stats.snapshots_installed += 1
+        if ready.entries:
+            self.storage.append(ready.entries)
+            self.stats.entries_persisted += len(ready.entries)
+        if ready.hard_state is not None:
+            self.storage.set_hard_state(ready.hard_state)
+        if ready.must_sync:
+            started = time.perf_counter()
+            self.storage.sync()
+            elapsed = time.perf_counter() - started
+            self.stats.fsyncs += 1
+            if self._on_fsync is not None:
+                self._on_fsync(elapsed)
+        for message in ready.messages:
+            self._send(message)
+        self.stats.messages_sent += len(ready.messages)
+        if ready.snapshot is not None:
+            self.state.restore(ready.snapshot.data)
+            self.applied_index = ready.snapshot.meta.index
+            self.snapshot_index = ready.snapshot.meta.index
+            self._fail_pending_through(ready.snapshot.meta.index)
+        for entry in ready.committed_entries:
+            self._apply(entry)
+        if ready.committed_entries and self._after_apply is not None:
+            self._after_apply()
+        for read_state in ready.read_states:
+            future = self._reads.pop(read_state.context, None)
+            if future is not None and not future.done():
+                self._ready_reads.append((read_state.index, future))
+        self._release_reads()
+
+    def _apply(self, entry: raft.Entry) -> None:
+        outcome: bytes | None = None
+        if entry.kind is raft.EntryKind.NORMAL and entry.data:
+            outcome = self.state.apply(entry.index, entry.data)
+        else:
+            self.state.note_applied(entry.index)
+            if entry.kind is raft.EntryKind.CONF_CHANGE:
+                outcome = b""
+        self.applied_index = entry.index
+        self.stats.entries_applied += 1
+        pending = self._pending.pop(entry.index, None)
+        if pending is not None:
+            term, future = pending
+            if not future.done():
+                if term == entry.term and outcome is not None:
+                    future.set_result(outcome)
+                else:
+                    future.set_exception(OutcomeUnknown(f"entry {entry.index} was replaced"))
+        if self._on_apply is not None:
+            self._on_apply(entry, outcome)
+
+    def _release_reads(self) -> None:
+        if not self._ready_reads:
+            return
+        waiting = []
+        for index, future in self._ready_reads:
+            if self.applied_index >= index:
+                if not future.done():
+                    future.set_result(index)
+            else:
+                waiting.append((index, future))
+        self._ready_reads = waiting
+
+    def _on_soft_state(self, soft: raft.SoftState) -> None:
+        log.info(
+            "node %s: %s, leader %s, term %s", self.node.id, soft.role.value, soft.leader_id, self.node.term
+        )
+        if soft.leader_id != self.soft_state.leader_id:
+            self.stats.leader_changes += 1
+        was_leader = self.soft_state.role is raft.Role.LEADER
+        self.soft_state = soft
+        if was_leader and soft.role is not raft.Role.LEADER:
+            error = OutcomeUnknown("leadership lost before the entry committed")
+            for _, future in self._pending.values():
+                if not future.done():
+                    future.set_exception(error)
+            self._pending.clear()
+            for read in self._reads.values():
+                if not read.done():
+                    read.set_exception(NotLeader(soft.leader_id))
+            self._reads.clear()
+
+    def _fail_pending_through(self, index: int) -> None:
+        for pending_index in [i for i in self._pending if i <= index]:
+            _, future = self._pending.pop(pending_index)
+            if not future.done():
+                future.set_exception(OutcomeUnknown(f"entry {pending_index} was covered by a snapshot"))
+
+    def _maybe_snapshot(self) -> None:
+        if self.applied_index - self.snapshot_index < self.snapshot_every:
+            return
+        self.take_snapshot()
+
+    def take_snapshot(self) -> None:
+        """Snapshot the applied state now and compact the log behind it."""
+        index = self.applied_index
+        if index <= self.snapshot_index:
+            return
+        self.storage.save_snapshot(
+            index=index,
+            conf_state=self.conf_at(index),
+            data=self.state.snapshot(),
+            keep_entries=self.keep_entries,
+        )
+        self.snapshot_index = index
+        self.stats.snapshots_taken += 1
+
+    def conf_at(self, index: int) -> raft.ConfState:
+        """Membership in effect at log ``index`` (changes take effect when appended)."""
+        conf = self.node.conf_history[0][1]
+        for changed_at, changed_conf in self.node.conf_history:
+            if changed_at <= index:
+                conf = changed_conf
+        return conf
+
+    # -- views -----------------------------------------------------------------------------------
+    @property
+    def is_leader(self) -> bool:
+        return self.soft_state.role is raft.Role.LEADER
+
+    @property
+    def leader_id(self) -> int | None:
+        return self.soft_state.leader_id
+
+    def status(self) -> raft.Status:
+        return self.node.status()

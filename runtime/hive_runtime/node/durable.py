@@ -1,0 +1,167 @@
+"""Durable Raft storage: an in-memory log the core reads, backed by the WAL the node writes.
+
+This is etcd's arrangement: the Raft core reads a :class:`~hive_runtime.raft.MemoryStorage`,
+the driver writes every Ready to disk (:class:`~hive_runtime.storage.NodeStorage`) and then to
+memory, and at start-up the memory log is rebuilt from the newest snapshot, the hard state and
+the WAL. The WAL is thus read only during recovery, never on the replication path.
+
+Entry kinds (normal, membership change, no-op) are not a WAL concept, so each record's data is
+prefixed with one kind byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hive_runtime import raft
+from hive_runtime import storage as disk
+
+
+def _to_record(entry: raft.Entry) -> disk.LogEntry:
+    return disk.LogEntry(index=entry.index, term=entry.term, data=bytes([int(entry.kind)]) + entry.data)
+
+
+def _from_record(record: disk.LogEntry) -> raft.Entry:
+    if not record.data or record.data[0] > max(raft.EntryKind):
+        raise disk.CorruptLogError(f"log record {record.index} has no valid entry kind")
+    return raft.Entry(record.term, record.index, raft.EntryKind(record.data[0]), record.data[1:])
+
+
+def _encode_membership(conf: raft.ConfState) -> dict[str, Any]:
+    return {"voters": sorted(conf.voters), "learners": sorted(conf.learners)}
+
+
+def _decode_membership(value: Any) -> raft.ConfState:
+    if not isinstance(value, dict):
+        return raft.ConfState()
+    return raft.ConfState(frozenset(value.get("voters", ())), frozenset(value.get("learners", ())))
+
+
+class DurableRaftStorage:
+    """Implements :class:`hive_runtime.raft.Storage` (reads) and the driver's write side."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        bootstrap: raft.ConfState,
+        metrics: disk.StorageMetrics | None = None,
+        segment_bytes: int | None = None,
+    ) -> None:
+        options: dict[str, Any] = {"metrics": metrics}
+        if segment_bytes is not None:
+            options["segment_bytes"] = segment_bytes
+        self.disk = disk.NodeStorage(data_dir, **options)
+        self.memory = self._recover(bootstrap)
+        self._saved_term_vote = (self.memory.hard_state.term, self.memory.hard_state.vote)
+
+    def _recover(self, bootstrap: raft.ConfState) -> raft.MemoryStorage:
+        snapshot = self.disk.snapshot()
+        has_data = snapshot is not None or self.disk.last_index() > 0 or self.disk.initial_state().term > 0
+        # A brand-new node takes the membership the operator wrote; a node with data ignores it
+        # (membership lives in the log and snapshots).
+        memory = raft.MemoryStorage(None if has_data else bootstrap)
+        if snapshot is not None:
+            meta = raft.SnapshotMeta(
+                snapshot.meta.index, snapshot.meta.term, _decode_membership(snapshot.meta.membership)
+            )
+            memory.apply_snapshot(raft.Snapshot(meta, snapshot.data))
+        first, last = self.disk.first_index(), self.disk.last_index()
+        if last >= first:
+            memory.append([_from_record(record) for record in self.disk.entries(first, last + 1)])
+        hard = self.disk.initial_state()
+        commit = min(max(hard.commit, memory.snapshot().meta.index), memory.last_index())
+        memory.set_hard_state(raft.HardState(hard.term, hard.vote, commit))
+        return memory
+
+    @property
+    def has_state(self) -> bool:
+        """Whether this node has any history (then bootstrap membership was ignored)."""
+        return self.memory.last_index() > 0 or self.memory.hard_state.term > 0
+
+    # -- raft.Storage (reads) --------------------------------------------------------------------
+    def initial_state(self) -> tuple[raft.HardState, raft.ConfState]:
+        return self.memory.initial_state()
+
+    def entries(self, lo: int, hi: int) -> list[raft.Entry]:
+        return self.memory.entries(lo, hi)
+
+    def term(self, index: int) -> int:
+        return self.memory.term(index)
+
+    def first_index(self) -> int:
+        return self.memory.first_index()
+
+    def last_index(self) -> int:
+        return self.memory.last_index()
+
+    def snapshot(self) -> raft.Snapshot:
+        return self.memory.snapshot()
+
+    # -- the driver's write side -----------------------------------------------------------------
+    def install_snapshot(self, snapshot: raft.Snapshot) -> None:
+        """Persist a snapshot received from the leader; the log continues after it."""
+        meta = disk.SnapshotMeta(
+            snapshot.meta.index, snapshot.meta.term, _encode_membership(snapshot.meta.conf_state)
+        )
+        self.disk.install_snapshot(disk.Snapshot(meta, snapshot.data))
+        self.memory.apply_snapshot(snapshot)
+
+    def append(self, entries: Sequence[raft.Entry]) -> None:
+        """Write entries (replacing a conflicting suffix); durable only after :meth:`sync`."""
+        if not entries:
+            return
+        first = entries[0].index
+        if first <= self.disk.last_index():
+            self.disk.truncate_after(first - 1)
+        self.disk.append([_to_record(entry) for entry in entries])
+        self.memory.append(list(entries))
+
+    def set_hard_state(self, state: raft.HardState) -> None:
+        """Record term, vote and commit. Term and vote go to disk at once (they must survive a
+        crash before any vote or append is answered); the commit index alone is recoverable and
+        is written with the next term or vote change or snapshot."""
+        self.memory.set_hard_state(state)
+        if (state.term, state.vote) != self._saved_term_vote:
+            self.disk.save_hard_state(disk.HardState(state.term, state.vote, state.commit))
+            self._saved_term_vote = (state.term, state.vote)
+
+    def sync(self) -> None:
+        self.disk.sync()
+
+    def save_snapshot(
+        self, *, index: int, conf_state: raft.ConfState, data: bytes, keep_entries: int
+    ) -> None:
+        """Persist a snapshot of the applied state at ``index`` and compact both logs before it."""
+        snapshot = self.memory.create_snapshot(index, conf_state, data)
+        meta = disk.SnapshotMeta(index, snapshot.meta.term, _encode_membership(conf_state))
+        self.disk.save_snapshot(disk.Snapshot(meta, data), keep_entries=keep_entries)
+        hard = self.memory.hard_state
+        self.disk.save_hard_state(disk.HardState(hard.term, hard.vote, max(hard.commit, index)))
+        compact_to = max(index - keep_entries, self.memory.first_index() - 1)
+        if compact_to >= self.memory.first_index():
+            self.memory.compact(compact_to)
+
+    def close(self) -> None:
+        self.disk.close()
+
+
+def restore_from_snapshot(
+    data_dir: Path, *, index: int, term: int, members: raft.ConfState, state: bytes
+) -> None:
+    """Bootstrap an empty data directory from a backup's state before the node first starts.
+
+    The hard state's term is set to the snapshot's so that new entries never carry a lower term
+    than the ones before them.
+    """
+    storage = DurableRaftStorage(data_dir, bootstrap=members)
+    try:
+        if storage.has_state:
+            raise FileExistsError(f"{data_dir} already holds Raft state; restore needs an empty directory")
+        storage.install_snapshot(raft.Snapshot(raft.SnapshotMeta(index, term, members), state))
+        storage.disk.save_hard_state(disk.HardState(term, None, index))
+        storage.sync()
+    finally:
+        storage.close()

@@ -1,0 +1,69 @@
+"""The node's Prometheus metrics, on one registry per node (tests run several nodes per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)  # fmt: skip
+
+
+class NodeMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.commit_latency = Histogram(
+            "hive_commit_latency_seconds",
+            "Proposal to applied-and-answered on the leader",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.apply_latency = Histogram(
+            "hive_apply_latency_seconds",
+            "Time to apply one committed entry to the state machine",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.fsync_latency = Histogram(
+            "hive_fsync_latency_seconds",
+            "WAL fdatasync duration",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.term = Gauge("hive_raft_term", "Current Raft term", registry=registry)
+        self.is_leader = Gauge("hive_raft_is_leader", "1 on the leader", registry=registry)
+        self.leader_changes = Counter("hive_raft_leader_changes", "Leader changes seen", registry=registry)
+        self.commit_index = Gauge("hive_raft_commit_index", "Commit index", registry=registry)
+        self.applied_index = Gauge("hive_raft_applied_index", "Applied index", registry=registry)
+        self.log_entries = Gauge(
+            "hive_log_entries", "Entries kept in the log after compaction", registry=registry
+        )
+        self.snapshot_index = Gauge("hive_snapshot_index", "Index of the newest snapshot", registry=registry)
+        self.snapshot_age_entries = Gauge(
+            "hive_snapshot_age_entries", "Entries applied since the newest snapshot", registry=registry
+        )
+        self.replication_lag = Gauge(
+            "hive_replication_lag_entries",
+            "On the leader: entries a peer is behind the leader's last index",
+            ["peer"],
+            registry=registry,
+        )
+        self.orders = Counter(
+            "hive_orders",
+            "Trading commands answered, by result and reason",
+            ["result", "reason"],
+            registry=registry,
+        )
+        self.kill_switch = Gauge(
+            "hive_kill_switch_active", "1 while the global kill switch is on", registry=registry
+        )
+        self.halted_symbols = Gauge("hive_halted_symbols", "Symbols currently halted", registry=registry)
+        self.pinned_core = Gauge(
+            "hive_pinned_core", "Core the hot thread is pinned to; -1 when unpinned", registry=registry
+        )
+        self.client_requests = Counter(
+            "hive_client_requests",
+            "Client requests by kind and result",
+            ["kind", "result"],
+            registry=registry,
+        )

@@ -1,0 +1,119 @@
+"""What the replicas apply: the trading engine, plus a small register space for probes.
+
+Every committed entry is an envelope: one tag byte, then the payload. ``TRADING`` payloads are
+trading commands (:mod:`hive_runtime.trading.codec`). ``REGISTER`` payloads are put and
+compare-and-set operations on a handful of keys: they let benchmarks measure consensus apart
+from the engine, and let real-process tests record register histories that the linearizability
+checker verifies, exactly as the simulator does. Both live in the snapshot and the digest, so
+replicas that disagree on either are caught.
+"""
+
+from __future__ import annotations
+
+from hashlib import sha256
+from typing import Any
+
+import msgpack
+
+from hive_runtime.trading import TradingStateMachine
+
+TRADING = 1
+REGISTER = 2
+SNAPSHOT_FORMAT = "hive-node-state"
+SNAPSHOT_VERSION = 1
+MAX_REGISTER_KEYS = 1024
+
+
+class EnvelopeError(ValueError):
+    """An entry that is not a valid envelope (answered, never raised out of apply)."""
+
+
+def _pack(value: Any) -> bytes:
+    packed: bytes = msgpack.packb(value)
+    return packed
+
+
+def trading_entry(command_bytes: bytes) -> bytes:
+    return bytes([TRADING]) + command_bytes
+
+
+def register_put(key: str, value: Any) -> bytes:
+    return bytes([REGISTER]) + _pack(["put", key, value, None])
+
+
+def register_cas(key: str, *, expected: Any, value: Any) -> bytes:
+    return bytes([REGISTER]) + _pack(["cas", key, value, expected])
+
+
+def encode_register_result(*, ok: bool, value: Any) -> bytes:
+    return _pack([ok, value])
+
+
+def decode_register_result(data: bytes) -> tuple[bool, Any]:
+    ok, value = msgpack.unpackb(data, raw=False)
+    return bool(ok), value
+
+
+class NodeStateMachine:
+    """Deterministic: same entries in the same order give the same snapshot and digest."""
+
+    def __init__(self, *, checkpoint_every: int = 1000, checkpoint_interval_ms: int = 1000) -> None:
+        self.trading = TradingStateMachine(
+            checkpoint_every=checkpoint_every, checkpoint_interval_ms=checkpoint_interval_ms
+        )
+        self.registers: dict[str, Any] = {}
+        self.applied_index = 0
+
+    def apply(self, index: int, data: bytes) -> bytes:
+        """Apply the committed entry at ``index``; returns the encoded outcome for the proposer."""
+        self.applied_index = index
+        if data[:1] == bytes([TRADING]):
+            return self.trading.apply(index, data[1:])
+        if data[:1] == bytes([REGISTER]):
+            return self._apply_register(data[1:])
+        return encode_register_result(ok=False, value="invalid entry envelope")
+
+    def _apply_register(self, payload: bytes) -> bytes:
+        try:
+            op, key, value, expected = msgpack.unpackb(payload, raw=False)
+            if not isinstance(key, str) or op not in ("put", "cas"):
+                raise EnvelopeError("bad register operation")
+        except Exception:
+            return encode_register_result(ok=False, value="invalid register operation")
+        if key not in self.registers and len(self.registers) >= MAX_REGISTER_KEYS:
+            return encode_register_result(ok=False, value="register space full")
+        if op == "cas" and self.registers.get(key) != expected:
+            return encode_register_result(ok=False, value=self.registers.get(key))
+        self.registers[key] = value
+        return encode_register_result(ok=True, value=value)
+
+    def read_register(self, key: str) -> Any:
+        return self.registers.get(key)
+
+    def note_applied(self, index: int) -> None:
+        """Membership and no-op entries advance the applied index without changing state."""
+        self.applied_index = index
+
+    def snapshot(self) -> bytes:
+        document = [
+            SNAPSHOT_FORMAT,
+            SNAPSHOT_VERSION,
+            self.applied_index,
+            self.trading.snapshot(),
+            sorted(self.registers.items()),
+        ]
+        return _pack(document)
+
+    def restore(self, data: bytes) -> None:
+        try:
+            fmt, version, applied, trading, registers = msgpack.unpackb(data, raw=False)
+        except Exception as error:
+            raise ValueError(f"not a node snapshot: {error}") from None
+        if fmt != SNAPSHOT_FORMAT or version != SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported node snapshot {fmt!r} version {version!r}")
+        self.trading.restore(trading)
+        self.registers = dict((key, value) for key, value in registers)
+        self.applied_index = applied
+
+    def digest(self) -> str:
+        return sha256(self.snapshot()).hexdigest()

@@ -1,0 +1,167 @@
+"""The Ready loop on real storage: three drivers in one event loop, messages passed in memory.
+
+No sockets here (the transport has its own tests); this pins down the driver's own duties:
+persist before send, apply and answer proposals, reads after a ReadIndex, snapshots and
+compaction, and recovery of state from disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from hive_runtime import raft
+from hive_runtime.node.driver import NotLeader, RaftDriver
+from hive_runtime.node.durable import DurableRaftStorage
+from hive_runtime.node.state import NodeStateMachine, decode_register_result, register_cas, register_put
+
+VOTERS = raft.ConfState(frozenset({1, 2, 3}))
+
+
+class InProcessCluster:
+    def __init__(self, root: Path, *, snapshot_every: int = 10_000) -> None:
+        self.root = root
+        self.snapshot_every = snapshot_every
+        self.drivers: dict[int, RaftDriver] = {}
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.down: set[int] = set()
+
+    def start(self, node_id: int) -> RaftDriver:
+        storage = DurableRaftStorage(self.root / f"n{node_id}", bootstrap=VOTERS)
+        driver = RaftDriver(
+            raft_config=raft.RaftConfig(node_id=node_id, election_ticks=10, heartbeat_ticks=1),
+            storage=storage,
+            state=NodeStateMachine(),
+            rng=random.Random(node_id),
+            send=self._deliver,
+            snapshot_every=self.snapshot_every,
+            keep_entries=5,
+        )
+        self.drivers[node_id] = driver
+        self.down.discard(node_id)
+        self.tasks[node_id] = asyncio.get_running_loop().create_task(driver.run())
+        return driver
+
+    def stop(self, node_id: int) -> None:
+        self.tasks.pop(node_id).cancel()
+        self.drivers.pop(node_id).storage.close()
+        self.down.add(node_id)
+
+    def _deliver(self, message: raft.Message) -> None:
+        wire = message.to_wire()
+        loop = asyncio.get_running_loop()
+        loop.call_soon(self._receive, message.to, wire)
+
+    def _receive(self, node_id: int, wire: object) -> None:
+        driver = self.drivers.get(node_id)
+        if driver is not None:
+            driver.step(raft.Message.from_wire(wire))
+
+    async def ticker(self) -> None:
+        while True:
+            await asyncio.sleep(0.002)
+            for driver in list(self.drivers.values()):
+                driver.tick()
+
+    async def leader(self) -> RaftDriver:
+        async with asyncio.timeout(10):
+            while True:
+                leaders = [d for d in self.drivers.values() if d.is_leader]
+                if len(leaders) == 1:
+                    return leaders[0]
+                await asyncio.sleep(0.005)
+
+    async def write(self, data: bytes) -> bytes:
+        async with asyncio.timeout(10):
+            while True:
+                leader = await self.leader()
+                try:
+                    return await leader.propose(data)
+                except NotLeader:
+                    await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[InProcessCluster]:
+    group = InProcessCluster(tmp_path, snapshot_every=50)
+    for node_id in (1, 2, 3):
+        group.start(node_id)
+    ticker = asyncio.get_running_loop().create_task(group.ticker())
+    yield group
+    ticker.cancel()
+    for node_id in list(group.drivers):
+        group.stop(node_id)
+
+
+async def _settle(cluster: InProcessCluster, index: int) -> None:
+    async with asyncio.timeout(10):
+        while any(driver.applied_index < index for driver in cluster.drivers.values()):
+            await asyncio.sleep(0.005)
+
+
+async def test_writes_commit_and_every_replica_reaches_the_same_digest(cluster: InProcessCluster) -> None:
+    for value in range(20):
+        ok, stored = decode_register_result(await cluster.write(register_put("k", value)))
+        assert ok and stored == value
+    leader = await cluster.leader()
+    await _settle(cluster, leader.applied_index)
+    digests = {driver.state.digest() for driver in cluster.drivers.values()}
+    assert len(digests) == 1
+    assert all(driver.state.read_register("k") == 19 for driver in cluster.drivers.values())
+
+
+async def test_compare_and_set_answers_with_the_current_value(cluster: InProcessCluster) -> None:
+    await cluster.write(register_put("x", 1))
+    assert decode_register_result(await cluster.write(register_cas("x", expected=1, value=2))) == (True, 2)
+    assert decode_register_result(await cluster.write(register_cas("x", expected=1, value=3))) == (False, 2)
+
+
+async def test_follower_refuses_proposals_with_a_leader_hint(cluster: InProcessCluster) -> None:
+    leader = await cluster.leader()
+    await cluster.write(register_put("k", 1))
+    follower = next(driver for driver in cluster.drivers.values() if driver is not leader)
+    with pytest.raises(NotLeader) as refused:
+        follower.propose(register_put("k", 2))
+    assert refused.value.leader_id == leader.node.id
+
+
+async def test_read_barrier_returns_after_applying_the_confirmed_index(cluster: InProcessCluster) -> None:
+    leader = await cluster.leader()
+    await cluster.write(register_put("r", "v"))
+    index = await leader.read_barrier()
+    assert leader.applied_index >= index
+    assert leader.state.read_register("r") == "v"
+
+
+async def test_snapshots_compact_the_log_and_a_lagging_node_catches_up(cluster: InProcessCluster) -> None:
+    leader = await cluster.leader()
+    lagging = next(node_id for node_id in cluster.drivers if cluster.drivers[node_id] is not leader)
+    cluster.stop(lagging)
+    for value in range(200):
+        await cluster.write(register_put(f"k{value % 7}", value))
+    assert leader.snapshot_index > 0 and leader.storage.first_index() > 1
+    rejoined = cluster.start(lagging)
+    leader = await cluster.leader()
+    await _settle(cluster, leader.applied_index)
+    assert rejoined.state.digest() == leader.state.digest()
+    assert rejoined.snapshot_index > 0
+
+
+async def test_restarted_node_recovers_state_from_its_own_disk(cluster: InProcessCluster) -> None:
+    for value in range(120):
+        await cluster.write(register_put("k", value))
+    leader = await cluster.leader()
+    await _settle(cluster, leader.applied_index)
+    for node_id in (1, 2, 3):
+        cluster.stop(node_id)
+    for node_id in (1, 2, 3):
+        cluster.start(node_id)
+    await cluster.write(register_put("after", True))
+    leader = await cluster.leader()
+    await _settle(cluster, leader.applied_index)
+    assert {driver.state.read_register("k") for driver in cluster.drivers.values()} == {119}
+    assert len({driver.state.digest() for driver in cluster.drivers.values()}) == 1
