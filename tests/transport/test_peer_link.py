@@ -35,7 +35,7 @@ def test_backoff_jitter_stays_within_bounds() -> None:
 
 async def _wait_for(condition: Callable[[], bool], limit: float = 10.0) -> None:
     async with asyncio.timeout(limit):
-        while not condition():  # noqa: ASYNC110 (polls state owned by the code under test)
+        while not condition():
             await asyncio.sleep(0.01)
 
 

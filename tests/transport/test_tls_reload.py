@@ -104,7 +104,7 @@ def test_rotation_under_load_fails_no_request(tmp_path: Path) -> None:
 
     async def wait_generation(material: TlsMaterial, generation: int) -> None:
         async with asyncio.timeout(5):
-            while material.generation < generation:  # noqa: ASYNC110 (polled by the watch task)
+            while material.generation < generation:
                 await asyncio.sleep(0.01)
 
     async def scenario() -> None:
