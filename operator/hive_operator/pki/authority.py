@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hive_operator.pki.identity import Identity
+from hive_runtime.identity import Identity
 
 
 def _private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -3,6 +3,7 @@
 See docs/runtime-internals.md for the frame format and the identity rules.
 """
 
+from hive_runtime.identity import Identity, IdentityError, Role
 from hive_runtime.transport.access import AccessDenied, AccessPolicy, peer_identity
 from hive_runtime.transport.connection import ConnectionClosed, FrameConnection, connect
 from hive_runtime.transport.frames import (
@@ -30,7 +31,10 @@ __all__ = [
     "FrameError",
     "FrameHandler",
     "FrameServer",
+    "Identity",
+    "IdentityError",
     "PeerLink",
+    "Role",
     "TransportMetrics",
     "connect",
     "encode_frame",

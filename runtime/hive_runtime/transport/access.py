@@ -11,7 +11,7 @@ import ssl
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from hive_operator.pki.identity import Identity, IdentityError, Role, identity_from_der
+from hive_runtime.identity import Identity, IdentityError, Role, identity_from_der
 
 
 class AccessDenied(Exception):

@@ -11,7 +11,7 @@ import asyncio
 import ssl
 from dataclasses import dataclass
 
-from hive_operator.pki.identity import Identity
+from hive_runtime.identity import Identity
 from hive_runtime.transport.access import AccessPolicy, peer_identity
 from hive_runtime.transport.frames import DEFAULT_MAX_FRAME_SIZE, Frame, FrameDecoder, encode_frame
 
