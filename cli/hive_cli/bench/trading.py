@@ -4,6 +4,8 @@ Three measurements on one book, all on the same seeded workload (55% passive lim
 touch, 30% cancels, 15% crossing orders, half of them IOC):
 
 - ``book_adds_per_s``: simple non-crossing limit adds straight into :class:`OrderBook`;
+- ``engine_adds_per_s``: the same kind of adds as NewOrderSingle through the engine (risk checks,
+  client order id table, report);
 - ``orders_per_s``: the mix through the engine's typed API (risk, matching, positions, reports);
 - the full leader path per command (decode bytes, risk, match, encode outcome, audit record and
   hash chain/Merkle update) through ``TradingStateMachine.apply``, timed one by one after a
@@ -17,6 +19,8 @@ import argparse
 import gc
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hive_cli.bench._result import BenchResult
@@ -26,6 +30,21 @@ TARGET_P50_US = 10.0
 TARGET_P999_US = 50.0
 MID = 10_000
 ACCOUNTS = [f"acct{i}" for i in range(8)]
+
+
+@contextmanager
+def _gc_tuned(mode: str) -> Iterator[None]:
+    """Collect, then (per mode) freeze the heap and disable the cyclic collector while timing."""
+    gc.collect()
+    if mode != "default":
+        gc.freeze()
+    if mode == "freeze-disable":
+        gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 def describe() -> str:
@@ -41,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gc",
         choices=["freeze", "freeze-disable", "default"],
         default="freeze-disable",
-        help="collector during the latency run: freeze after warm-up, and also disable the cyclic "
+        help="collector while timing: freeze the heap after setup/warm-up, and also disable the cyclic "
         "collector (the engine creates no reference cycles; reference counting frees everything)",
     )
 
@@ -91,7 +110,7 @@ def workload(count: int, seed: int) -> list[Any]:
     return commands
 
 
-def _book_adds(count: int, seed: int) -> float:
+def _book_adds(count: int, seed: int, gc_mode: str) -> float:
     from hive_runtime.trading.book import Order, OrderBook
 
     rng = random.Random(seed)
@@ -101,13 +120,39 @@ def _book_adds(count: int, seed: int) -> float:
     ]
     book = OrderBook("BENCH")
     add = book.add
-    started = time.perf_counter()
-    for order_id, (side, price) in enumerate(prices):
-        add(Order(order_id, "acct", "c", "BENCH", side, price, 5, 5, 0))
-    return count / (time.perf_counter() - started)
+    with _gc_tuned(gc_mode):
+        started = time.perf_counter()
+        for order_id, (side, price) in enumerate(prices):
+            add(Order(order_id, "acct", "c", "BENCH", side, price, 5, 5, 0))
+        return count / (time.perf_counter() - started)
 
 
-def _engine_mix(commands: list[Any]) -> float:
+def _engine_adds(count: int, seed: int, gc_mode: str) -> float:
+    """Non-crossing limit NewOrderSingles through the engine's typed API (with all risk checks)."""
+    from hive_runtime.trading.commands import NewOrderSingle
+    from hive_runtime.trading.engine import Engine
+
+    setup = workload(0, seed)
+    rng = random.Random(seed)
+    adds = []
+    for n in range(count):
+        side = 1 + rng.randrange(2)
+        price = MID - 1 - rng.randrange(50) if side == 1 else MID + 1 + rng.randrange(50)
+        adds.append(
+            NewOrderSingle(n, ACCOUNTS[n % len(ACCOUNTS)], f"a{n}", "BENCH", side, 2, 5, price, 0, False)
+        )
+    engine = Engine()
+    for command in setup:
+        engine.execute(command)
+    execute = engine.execute
+    with _gc_tuned(gc_mode):
+        started = time.perf_counter()
+        for command in adds:
+            execute(command)
+        return count / (time.perf_counter() - started)
+
+
+def _engine_mix(commands: list[Any], gc_mode: str) -> float:
     from hive_runtime.trading.engine import Engine
 
     engine = Engine()
@@ -116,11 +161,11 @@ def _engine_mix(commands: list[Any]) -> float:
     for command in commands[:setup]:
         execute(command)
     body = commands[setup:]
-    gc.collect()
-    started = time.perf_counter()
-    for command in body:
-        execute(command)
-    return len(body) / (time.perf_counter() - started)
+    with _gc_tuned(gc_mode):
+        started = time.perf_counter()
+        for command in body:
+            execute(command)
+        return len(body) / (time.perf_counter() - started)
 
 
 def _leader_path(commands: list[Any], gc_mode: str) -> tuple[float, list[int]]:
@@ -134,17 +179,12 @@ def _leader_path(commands: list[Any], gc_mode: str) -> tuple[float, list[int]]:
     for index in range(warmup):
         apply(index + 1, entries[index])
     machine.take_audit()
-    gc.collect()
-    if gc_mode != "default":
-        gc.freeze()
-    if gc_mode == "freeze-disable":
-        gc.disable()
     clock = time.perf_counter_ns
     latencies: list[int] = []
     record = latencies.append
     take = machine.take_audit
-    started = time.perf_counter()
-    try:
+    with _gc_tuned(gc_mode):
+        started = time.perf_counter()
         for index in range(warmup, len(entries)):
             data = entries[index]
             begin = clock()
@@ -152,10 +192,7 @@ def _leader_path(commands: list[Any], gc_mode: str) -> tuple[float, list[int]]:
             record(clock() - begin)
             if index & 1023 == 0:
                 take()
-    finally:
-        gc.enable()
-        gc.unfreeze()
-    rate = (len(entries) - warmup) / (time.perf_counter() - started)
+        rate = (len(entries) - warmup) / (time.perf_counter() - started)
     return rate, latencies
 
 
@@ -193,14 +230,16 @@ def _percentile(sorted_values: list[int], fraction: float) -> float:
 
 def run(args: argparse.Namespace) -> BenchResult:
     commands = workload(args.orders, args.seed)
-    book_adds = _book_adds(args.adds, args.seed)
-    orders_per_s = _engine_mix(commands)
+    book_adds = _book_adds(args.adds, args.seed, args.gc)
+    engine_adds = _engine_adds(args.adds // 2, args.seed, args.gc)
+    orders_per_s = _engine_mix(commands, args.gc)
     leader_rate, latencies = _leader_path(commands, args.gc)
     latencies.sort()
     p50, p99, p999 = (_percentile(latencies, f) for f in (0.5, 0.99, 0.999))
     reference = _reference_mix(commands[: args.reference_orders])
     summary = {
         "book_adds_per_s": round(book_adds),
+        "engine_adds_per_s": round(engine_adds),
         "orders_per_s": round(orders_per_s),
         "leader_path_orders_per_s": round(leader_rate),
         "p50_us": round(p50, 2),
@@ -219,6 +258,7 @@ def run(args: argparse.Namespace) -> BenchResult:
     table = [
         ["measure", "value", "target"],
         ["book limit adds/s", f"{book_adds:,.0f}", f">= {TARGET_BOOK_ADDS:,}"],
+        ["engine limit adds/s (with risk)", f"{engine_adds:,.0f}", ""],
         ["engine mixed orders/s", f"{orders_per_s:,.0f}", ""],
         ["leader path orders/s", f"{leader_rate:,.0f}", ""],
         ["leader path p50 us", f"{p50:.2f}", f"<= {TARGET_P50_US}"],
