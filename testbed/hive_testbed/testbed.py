@@ -73,9 +73,18 @@ async def serve(
     bookmark_interval: float = 30.0,
     history_limit: int = 20_000,
     kubeconfig: Path | None = None,
+    node_root: Path | None = None,
+    images: dict[str, list[str]] | None = None,
+    restart_backoff: float = 10.0,
 ) -> AsyncIterator[RunningTestBed]:
-    """Run the API server until the block exits."""
-    api = ApiServer(bookmark_interval=bookmark_interval, history_limit=history_limit)
+    """Run the API server (and the node agent when ``node_root`` is given) until the block exits."""
+    api = ApiServer(
+        bookmark_interval=bookmark_interval,
+        history_limit=history_limit,
+        node_root=node_root,
+        images=dict(images or {}),
+        restart_backoff=restart_backoff,
+    )
     async with api, kmock.Server(api, host=host, port=port) as server:
         url = f"http://{host}:{server.port}"
         path = write_kubeconfig(kubeconfig or workdir / "kubeconfig", url)

@@ -338,6 +338,8 @@ class ApiCore:
             policy = "Orphan"
         finalizers = list(meta.get("finalizers") or [])
         if meta.get("deletionTimestamp"):
+            if options.get("gracePeriodSeconds") == 0 and not meta.get("finalizers") and not dry_run:
+                self.finish_deletion(rtype, meta.get("namespace", ""), name)  # the kubelet's final delete
             return self.present(rtype, current)
         if policy == "Foreground" and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")

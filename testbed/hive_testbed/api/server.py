@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp.web
@@ -31,6 +32,7 @@ from hive_testbed.api.selectors import parse_field_selector, parse_label_selecto
 from hive_testbed.api.store import Store, StoredEvent
 from hive_testbed.api.tables import as_table, wants_table
 from hive_testbed.controllers.statefulset import StatefulSetController
+from hive_testbed.node.agent import NodeAgent
 
 log = logging.getLogger(__name__)
 _KEEP_REQUESTS = 5_000
@@ -80,6 +82,10 @@ class ApiServer(kmock.KubernetesScaffold):
 
     bookmark_interval: float = 30.0
     history_limit: int = 20_000
+    node_root: Path | None = None  # where the node agent keeps pods; None runs no node agent
+    images: dict[str, list[str]] = attrs.field(factory=dict)  # image name -> command, for the node agent
+    restart_backoff: float = 10.0
+    node: NodeAgent | None = attrs.field(init=False, default=None)
     store: Store = attrs.field(init=False)
     registry: ResourceRegistry = attrs.field(init=False)
     core: ApiCore = attrs.field(init=False)
@@ -96,6 +102,10 @@ class ApiServer(kmock.KubernetesScaffold):
         self.core = ApiCore(registry=self.registry, store=self.store)
         self.gc = GarbageCollector(self.core)
         self.statefulsets = StatefulSetController(self.core)
+        if self.node_root is not None:
+            self.node = NodeAgent(
+                self.core, root=self.node_root, images=self.images, restart_backoff=self.restart_backoff
+            )
         CrdController(self.core)
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.core.create(
@@ -125,6 +135,8 @@ class ApiServer(kmock.KubernetesScaffold):
                 loop.create_task(self.gc.run(), name="testbed-gc"),
                 loop.create_task(self.statefulsets.run(), name="testbed-statefulsets"),
             ]
+            if self.node is not None:
+                self._tasks.append(loop.create_task(self.node.run(), name="testbed-node-agent"))
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
@@ -367,6 +379,8 @@ class ApiServer(kmock.KubernetesScaffold):
     ) -> Any:
         if subresource == "scale" and rtype.scale is not None:
             return self._serve_scale(request, rtype, namespace, name)
+        if subresource == "log" and rtype.group_key == ("", "pods") and request.method == "GET":
+            return self._serve_log(request, namespace, name)
         if subresource not in (None, "status", "finalize") or (
             subresource == "status" and not rtype.has_status
         ):
@@ -421,6 +435,16 @@ class ApiServer(kmock.KubernetesScaffold):
                 )
             case _:
                 raise errors.method_not_allowed()
+
+    def _serve_log(self, request: rendering.Request, namespace: str, name: str) -> bytes:
+        pod = self.core.get(self._type("", "v1", "pods"), namespace, name)
+        runtime = self.node.pods.get(pod["metadata"]["uid"]) if self.node is not None else None
+        if runtime is None:
+            raise errors.bad_request(f'pod "{name}" is not running on a node of this test bed')
+        containers = [c["name"] for c in pod["spec"].get("containers") or []]
+        container = request.params.get("container") or (containers[0] if containers else "")
+        path = runtime.log_path(container)
+        return path.read_bytes() if path.exists() else b""
 
     def _serve_scale(self, request: rendering.Request, rtype: ResourceType, namespace: str, name: str) -> Any:
         current = self.core.get(rtype, namespace, name)

@@ -1,0 +1,67 @@
+"""Container probes (HTTP GET, TCP socket, exec) and downward-API field values for the node agent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import aiohttp
+
+
+def _port(value: Any, container: dict[str, Any]) -> int:
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return int(value)
+    for port in container.get("ports") or []:
+        if port.get("name") == value:
+            return int(port["containerPort"])
+    raise ValueError(f"unknown port {value!r}")
+
+
+async def run_probe(probe: dict[str, Any], ip: str, container: dict[str, Any]) -> bool:
+    timeout = float(probe.get("timeoutSeconds", 1))
+    try:
+        async with asyncio.timeout(timeout):
+            if "httpGet" in probe:
+                http = probe["httpGet"]
+                scheme = str(http.get("scheme", "HTTP")).lower()
+                port = _port(http["port"], container)
+                url = f"{scheme}://{http.get('host') or ip}:{port}{http.get('path', '/')}"
+                async with aiohttp.ClientSession() as session, session.get(url, ssl=False) as response:
+                    return 200 <= response.status < 400
+            if "tcpSocket" in probe:
+                _, writer = await asyncio.open_connection(ip, _port(probe["tcpSocket"]["port"], container))
+                writer.close()
+                with contextlib.suppress(ConnectionError):
+                    await writer.wait_closed()
+                return True
+            if "exec" in probe:
+                process = await asyncio.create_subprocess_exec(
+                    *probe["exec"]["command"],
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+                return await process.wait() == 0
+    except (TimeoutError, OSError, aiohttp.ClientError, ValueError):
+        return False
+    return False
+
+
+def field_value(pod: dict[str, Any], path: str, *, pod_ip: str) -> str | None:
+    meta = pod["metadata"]
+    simple = {
+        "metadata.name": meta.get("name"),
+        "metadata.namespace": meta.get("namespace"),
+        "metadata.uid": meta.get("uid"),
+        "spec.nodeName": (pod.get("spec") or {}).get("nodeName"),
+        "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName"),
+        "status.podIP": pod_ip,
+        "status.hostIP": "127.0.0.1",
+    }
+    if path in simple:
+        value = simple[path]
+        return None if value is None else str(value)
+    for prefix, source in (("metadata.labels", "labels"), ("metadata.annotations", "annotations")):
+        if path.startswith(prefix + "['") and path.endswith("']"):
+            return str((meta.get(source) or {}).get(path[len(prefix) + 2 : -2], ""))
+    return None
