@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -28,6 +29,8 @@ class DevOptions:
     host: str = "127.0.0.1"
     port: int = 16443
     crds_dir: Path | None = None
+    node: bool = True
+    images: tuple[tuple[str, str], ...] = ()  # (image name, command line with optional {tag})
 
     @property
     def pid_file(self) -> Path:
@@ -52,7 +55,7 @@ def next_steps(kubeconfig: Path, url: str, crds_installed: list[str]) -> str:
     else:
         lines.append("  no CRDs installed (none found in crds/); run: kubectl apply -f crds/")
     lines += [
-        "  node agent: not part of this test bed build yet (pods stay Pending)",
+        "  node agent: runs pods as local processes on 127.0.10.x (needs root for mount namespaces)",
         "Next:",
         f"  export KUBECONFIG={kubeconfig}",
         "  kubectl get namespaces",
@@ -74,6 +77,8 @@ async def run_foreground(options: DevOptions, *, announce: bool = True) -> None:
         host=options.host,
         port=options.port,
         kubeconfig=options.kubeconfig,
+        node_root=options.state_dir / "node" if options.node else None,
+        images={name: shlex.split(command) for name, command in options.images},
     ) as running:
         installed: list[str] = []
         if options.crds_dir is not None and options.crds_dir.is_dir():
@@ -194,4 +199,8 @@ def foreground_argv(options: DevOptions) -> list[str]:
         argv += ["--crds", str(options.crds_dir)]
     else:
         argv += ["--no-crds"]
+    if not options.node:
+        argv += ["--no-node"]
+    for name, command in options.images:
+        argv += ["--image", f"{name}={command}"]
     return argv

@@ -25,6 +25,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--port", type=int, default=16443, help="API port (0 picks a free one)")
     up.add_argument("--crds", type=Path, default=Path("crds"), help="directory of CRD manifests to install")
     up.add_argument("--no-crds", action="store_true", help="do not install CRDs")
+    up.add_argument("--no-node", action="store_true", help="do not run the node agent (pods stay Pending)")
+    up.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="NAME=COMMAND",
+        help="command for containers of an image without a command ({tag} is the image tag)",
+    )
     up.add_argument("--background", action="store_true", help="detach; stop later with `hive dev down`")
     up.set_defaults(handler=_up)
 
@@ -45,6 +53,8 @@ def _options(args: argparse.Namespace) -> object:
         host=args.host,
         port=args.port,
         crds_dir=None if args.no_crds else args.crds.resolve(),
+        node=not args.no_node,
+        images=tuple(tuple(spec.split("=", 1)) for spec in args.image if "=" in spec),
     )
 
 
