@@ -242,6 +242,16 @@ class Client:
         except TimeoutError:
             raise UnavailableError("no leader answered before the deadline") from None
 
+    async def lookup_order(self, account: str, cl_ord_id: str) -> dict[str, int] | None:
+        """What ``cl_ord_id`` of ``account`` was entered as (linearizable), or None if never."""
+        try:
+            result: dict[str, int] | None = await self._with_failover(
+                "order", {"account": account, "cl_ord_id": cl_ord_id}, idempotent=True
+            )
+        except TimeoutError:
+            raise UnavailableError("no leader answered before the deadline") from None
+        return result
+
     async def ping(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._call("ping", {})
         return result

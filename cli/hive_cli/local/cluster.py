@@ -63,6 +63,9 @@ class LocalCluster:
         for node_id in range(1, self.replicas + 1):
             self.nodes[node_id] = self._prepare(node_id, initial=list(range(1, self.replicas + 1)))
 
+    def config_name(self, node_id: int) -> str:
+        return f"{self.cluster}-{node_id - 1}"
+
     def host(self, node_id: int) -> str:
         return f"127.77.{self.octet}.{node_id}"
 
@@ -158,8 +161,9 @@ class LocalCluster:
     def client_endpoints(self) -> list[tuple[str, int]]:
         return [(self.host(node_id), self.ports["client"]) for node_id in self.nodes]
 
-    def client(self, *, deadline: float = 10.0) -> Client:
-        files = self.client_tls_files
+    def client(self, *, deadline: float = 10.0, operator: bool = False) -> Client:
+        """A client with a trader certificate, or the operator's (needed for limits and controls)."""
+        files = self.operator_tls_files if operator else self.client_tls_files
         tls = ClientTls(
             ca=files.ca, cert=files.cert, key=files.key, namespace=self.namespace, cluster=self.cluster
         )

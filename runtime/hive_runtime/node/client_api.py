@@ -20,11 +20,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hive_operator.pki.identity import Role
 from hive_runtime.node.driver import NotLeader, OutcomeUnknown, RaftDriver
 from hive_runtime.node.metrics import NodeMetrics
 from hive_runtime.node.state import register_cas, register_put, trading_entry
 from hive_runtime.trading import CommandDecodeError, decode_command, encode_command
-from hive_runtime.trading.commands import NewOrderSingle
+from hive_runtime.trading.commands import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
+from hive_runtime.trading.engine import ClientOrder
 from hive_runtime.transport import Frame, FrameConnection
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,19 @@ def wall_clock_us() -> int:
     return time.time_ns() // 1000
 
 
+ORDER_ENTRY = (NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest)
+
+
 class BadRequest(ValueError):
     pass
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+def _client_order(known: ClientOrder) -> dict[str, int]:
+    return {"index": known.log_index, "order_id": known.order_id, "reject_reason": known.reject_reason}
 
 
 class ClientService:
@@ -60,7 +73,7 @@ class ClientService:
 
     @property
     def handlers(self) -> dict[str, Callable[[FrameConnection, Frame], Any]]:
-        return {kind: self._spawn(kind) for kind in ("trade", "put", "cas", "get", "ping")}
+        return {kind: self._spawn(kind) for kind in ("trade", "put", "cas", "get", "order", "ping")}
 
     def _spawn(self, kind: str) -> Callable[[FrameConnection, Frame], Any]:
         async def handler(connection: FrameConnection, frame: Frame) -> None:
@@ -76,7 +89,7 @@ class ClientService:
         try:
             if not isinstance(request_id, int):
                 raise BadRequest("request has no integer id")
-            result = await self._execute(kind, payload)
+            result = await self._execute(kind, payload, connection.identity.role)
             reply = Frame("ok", {"id": request_id, "result": result})
             self.metrics.client_requests.labels(kind, "ok").inc()
             if kind != "get":
@@ -88,6 +101,9 @@ class ClientService:
         except OutcomeUnknown as unknown:
             reply = Frame("error", {"id": request_id, "code": "unknown_outcome", "message": str(unknown)})
             self.metrics.client_requests.labels(kind, "unknown_outcome").inc()
+        except Forbidden as forbidden:
+            reply = Frame("error", {"id": request_id, "code": "forbidden", "message": str(forbidden)})
+            self.metrics.client_requests.labels(kind, "forbidden").inc()
         except (BadRequest, CommandDecodeError) as bad:
             reply = Frame("error", {"id": request_id, "code": "bad_request", "message": str(bad)})
             self.metrics.client_requests.labels(kind, "bad_request").inc()
@@ -96,7 +112,7 @@ class ClientService:
         except (ConnectionError, OSError):
             log.debug("client went away before its reply")
 
-    async def _execute(self, kind: str, payload: dict[str, Any]) -> Any:
+    async def _execute(self, kind: str, payload: dict[str, Any], role: Role) -> Any:
         if kind == "ping":
             return {"leader": self.driver.leader_id, "applied": self.driver.applied_index}
         if kind == "get":
@@ -108,25 +124,31 @@ class ClientService:
         if kind == "cas":
             entry = register_cas(_key(payload), expected=payload.get("expected"), value=payload.get("value"))
             return await self.driver.propose(entry)
-        return await self._trade(payload)
+        if kind == "order":
+            account, cl_ord_id = payload.get("account"), payload.get("cl_ord_id")
+            if not isinstance(account, str) or not isinstance(cl_ord_id, str):
+                raise BadRequest("order lookup needs account and cl_ord_id strings")
+            await self.driver.read_barrier()
+            known = self.driver.state.trading.lookup_client_order(account, cl_ord_id)
+            return None if known is None else _client_order(known)
+        return await self._trade(payload, role)
 
-    async def _trade(self, payload: dict[str, Any]) -> Any:
+    async def _trade(self, payload: dict[str, Any], role: Role) -> Any:
         raw = payload.get("cmd")
         if not isinstance(raw, bytes):
             raise BadRequest("trade request needs cmd bytes")
         command = decode_command(raw)
+        if not isinstance(command, ORDER_ENTRY) and role is not Role.OPERATOR:
+            raise Forbidden(
+                f"{type(command).__name__} changes limits or controls: operator certificate required"
+            )
         if not self.driver.is_leader:
             raise NotLeader(self.driver.leader_id)
         if payload.get("retry") and isinstance(command, NewOrderSingle):
             await self.driver.read_barrier()
             known = self.driver.state.trading.lookup_client_order(command.account, command.cl_ord_id)
             if known is not None:
-                return {
-                    "replayed": True,
-                    "index": known.index,
-                    "order_id": known.order_id,
-                    "reject_reason": known.reject_reason,
-                }
+                return {"replayed": True, **_client_order(known)}
         now = max(self._clock_us(), self._last_ts)
         self._last_ts = now
         command.ts_us = now
