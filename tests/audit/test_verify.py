@@ -203,3 +203,20 @@ def test_keygen_cli_refuses_to_overwrite(tmp_path: Path) -> None:
     assert isinstance(
         load_private_key(tmp_path / "k").public_key(), type(load_public_key(tmp_path / "k.pub"))
     )
+
+
+def test_writer_reopens_after_restart_and_refuses_a_different_key(tmp_path: Path, drive_machine: Any) -> None:
+    generate_key_files(tmp_path / "k", tmp_path / "k.pub")
+    generate_key_files(tmp_path / "other", tmp_path / "other.pub")
+    machine = TradingStateMachine(checkpoint_every=4)
+    path = tmp_path / "t.audit"
+    with AuditWriter(path, load_private_key(tmp_path / "k"), start_state=machine.audit.state()) as writer:
+        drive_machine(machine, 10)
+        writer.write(machine.take_audit())
+    with AuditWriter(path, load_private_key(tmp_path / "k"), start_state=machine.audit.state()) as writer:
+        drive_machine(machine, 10, start_ts=90_000)
+        writer.write(machine.take_audit())
+    result = verify_trail(path, load_public_key(tmp_path / "k.pub"))
+    assert result.ok and result.records == 23
+    with pytest.raises(ValueError, match="different schedule or key"):
+        AuditWriter(path, load_private_key(tmp_path / "other"), start_state=machine.audit.state())

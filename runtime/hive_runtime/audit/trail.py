@@ -38,6 +38,19 @@ def header(
     return [MAGIC, FILE_VERSION, every_records, interval_us, start_state, public_key_raw]
 
 
+def _read_header(path: Path) -> tuple[Any, ...] | None:
+    unpacker = msgpack.Unpacker(use_list=False, raw=False)
+    with open(path, "rb") as handle:
+        unpacker.feed(handle.read(4096))
+    try:
+        first = unpacker.unpack()
+    except Exception:
+        return None
+    if type(first) is not tuple or len(first) != 6 or first[0] != MAGIC:
+        return None
+    return first
+
+
 class AuditWriter:
     """Appends the state machine's audit output to a file, signing each checkpoint.
 
@@ -50,16 +63,30 @@ class AuditWriter:
     def __init__(self, path: str | Path, key: Ed25519PrivateKey, *, start_state: list[Any]) -> None:
         self.path = Path(path)
         self._key = key
+        chain = AuditChain.from_state(start_state)
+        key_raw = public_raw(key.public_key())
         self._file: BinaryIO = open(self.path, "ab")  # noqa: SIM115 - closed by close()/__exit__
         if self._file.tell() == 0:
-            chain = AuditChain.from_state(start_state)
             doc = header(
                 every_records=chain.every_records,
                 interval_us=chain.interval_us,
                 start_state=start_state,
-                public_key_raw=public_raw(key.public_key()),
+                public_key_raw=key_raw,
             )
             self._file.write(msgpack.packb(doc))
+        else:
+            # Reopening after a restart: the file must have been written with the same schedule
+            # and key, or the verifier could not check it as one trail.
+            existing = _read_header(self.path)
+            if (
+                existing is None
+                or existing[2:4] != (chain.every_records, chain.interval_us)
+                or existing[5] != key_raw
+            ):
+                self._file.close()
+                raise ValueError(
+                    f"{self.path}: existing trail has a different schedule or key; start a new file"
+                )
 
     def write(self, entries: list[AuditRecord | Checkpoint]) -> None:
         out = []
