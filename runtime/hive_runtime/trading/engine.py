@@ -169,7 +169,7 @@ class Engine:
         return Outcome(reason, [report])
 
     def _register(self, account: str, cl_ord_id: str, order_id: int, reason: int) -> None:
-        self.client_orders[(account, cl_ord_id)] = ClientOrder(self.index, order_id, reason)
+        self.client_orders[(account, cl_ord_id)] = _new_tuple(ClientOrder, (self.index, order_id, reason))
 
     # ---- shared checks -----------------------------------------------------------------------
     def _check_session(self, acct: Account, inst: Instrument | None, ts: int) -> int:
@@ -257,7 +257,7 @@ class Engine:
             limit = price = cmd.price
         order_id = self.next_order_id
         self.next_order_id = order_id + 1
-        self.client_orders[key] = ClientOrder(self.index, order_id, 0)
+        self.client_orders[key] = _new_tuple(ClientOrder, (self.index, order_id, 0))
         order = Order(order_id, account, cmd.cl_ord_id, symbol, side, price, cmd.qty, cmd.qty, 0)
         book = self.books[symbol]
         reports = [self._report(order, X_NEW, S_NEW, 0, 0, 0, ts)]
