@@ -19,6 +19,9 @@ class SimConfig:
     client_timeout_us: int = 3_000_000
     max_extra_nodes: int = 3  # fresh node ids the nemesis may add as learners
     planted_bugs: frozenset[PlantedBug] = field(default_factory=frozenset)
+    # Knobs the seed picks when left as None (swarm testing); tests may pin them.
+    max_entries_per_message: int | None = None
+    fault_point_crash: float | None = None  # crash chance at vote / election / commit fault points
     check_linearizability: bool = True
     linearizability_time_limit_s: float = 10.0
     trace_length: int = 60

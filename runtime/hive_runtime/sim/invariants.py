@@ -62,8 +62,7 @@ class SafetyMonitor:
                 f"commit safety: node {node_id} committed term {term} at index {index}, "
                 f"term {known} was committed there before"
             )
-        if index > self.max_committed:
-            self.max_committed = index
+        self.max_committed = max(self.max_committed, index)
 
     def check_log_matching(self, nodes: list[RaftNode]) -> None:
         for position, first in enumerate(nodes):

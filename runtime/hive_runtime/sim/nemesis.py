@@ -39,7 +39,9 @@ class Nemesis:
         self.interval_us = rng.choice([(20_000, 400_000), (200_000, 3_000_000), (1_000_000, 6_000_000)])
         self.restart_us = rng.choice([(1_000, 50_000), (100_000, 4_000_000)])
         self.crash_after_sync = rng.choice([0.0, 0.0, 0.003, 0.03])
-        self.crash_after_vote = rng.choice([0.0, 0.1, 0.4])
+        self.crash_after_vote = rng.choice([0.0, 0.02, 0.1, 0.3])
+        if sim.config.fault_point_crash is not None:
+            self.crash_after_vote = sim.config.fault_point_crash
         self.flap_isolates_leader = rng.random() < 0.5
 
     # ---------------------------------------------------------------- dispatch
@@ -158,13 +160,14 @@ class Nemesis:
         self.counts["crashes"] += 1
         self.last_action = f"crash node {victim}"
 
-    def crash_point(self, ready: Ready, previous_vote: int | None) -> str | None:
+    def crash_point(self, ready: Ready, *, previous_vote: int | None, previous_commit: int) -> str | None:
         """Fault point after an fsync: crash "before" or "after" sending the Ready's messages.
 
-        Crashes right after a vote or a new leader's no-op was persisted get their own (per-seed)
-        probability: a voter restarting within the same election is where vote-persistence bugs
-        show, and leaders dying before replicating their first entry leave the divergent logs of
-        the paper's Figure 8.
+        Three protocol moments get their own (per-seed) crash probability, like FoundationDB's
+        BUGGIFY points: a vote just persisted (a voter restarting within the same election is
+        where vote-persistence bugs show), a new leader's no-op just persisted and a leader's
+        commit index just advanced (leaders dying there leave the divergent logs of the paper's
+        Figure 8).
         """
         chance = self.crash_after_sync
         hard_state = ready.hard_state
@@ -172,7 +175,12 @@ class Nemesis:
         elected = ready.soft_state.role is Role.LEADER and any(
             e.kind is EntryKind.NO_OP for e in ready.entries
         )
-        if voted or elected:
+        committed = (
+            ready.soft_state.role is Role.LEADER
+            and hard_state is not None
+            and hard_state.commit > previous_commit
+        )
+        if voted or elected or committed:
             chance = max(chance, self.crash_after_vote)
         if not chance or self.rng.random() >= chance:
             return None

@@ -84,6 +84,8 @@ class Simulation:
         self.pre_vote = self.rng.random() < 0.7
         self.check_quorum = self.rng.random() < 0.7
         self.max_entries = self.rng.choice([1, 2, 4, 64])
+        if config.max_entries_per_message is not None:
+            self.max_entries = config.max_entries_per_message
         initial = ConfState(frozenset(range(1, config.nodes + 1)))
         for node_id in range(1, config.nodes + 1):
             self.add_node(node_id, MemoryStorage(initial))
@@ -190,7 +192,8 @@ class Simulation:
             self._hash = hash(
                 (self._hash, self.now, kind, a if isinstance(a, int) else 0, b if isinstance(b, int) else 0)
             )
-        self.trace.append((self.now, _EVENT_NAMES[kind], a, b))
+        if kind not in (TICK, CLIENT):
+            self.trace.append((self.now, _EVENT_NAMES[kind], a, b))
         if kind == TICK:
             node = self.nodes[a]
             if node.raft is not None and node.incarnation == b:
@@ -206,7 +209,9 @@ class Simulation:
             node = self.nodes[a]
             if node.raft is not None and node.incarnation == b and node.in_flight is not None:
                 ready, node.in_flight = node.in_flight, None
-                crash = self.nemesis.crash_point(ready, node.voted)
+                crash = self.nemesis.crash_point(
+                    ready, previous_vote=node.voted, previous_commit=node.recorded_commit
+                )
                 node.persist(ready)
                 if ready.hard_state is not None:
                     node.voted = ready.hard_state.vote
@@ -274,6 +279,7 @@ class Simulation:
             return
         record = self.workload.new_op(client, self.now)
         index = client.client_id - 1
+        self.trace.append((self.now, "client", client.target, record))
         node = self.nodes.get(client.target)
         if node is None or node.raft is None:
             record.dropped = True
@@ -348,7 +354,7 @@ class Simulation:
         if name in ("tick", "fsync"):
             return f"{stamp} {name} node={a}"
         if name == "client":
-            return f"{stamp} client {a + 1} acts"
+            return f"{stamp} invoke at node {a}: {b.to_operation().describe()}"
         if name == "timeout":
             return f"{stamp} client {a + 1} times out (op {b})"
         return f"{stamp} {name} {self.nemesis.describe(name, a, b)}"
