@@ -184,3 +184,21 @@ def test_on_delete_updates_only_deleted_pods(api: RawClient, namespace: str) -> 
     api.delete(f"{PODS.format(ns=namespace)}/o-1")
     kubelet.run_until(lambda: len(kubelet.pods()) == 2 and revisions(kubelet)["o-1"] != old)
     assert revisions(kubelet)["o-0"] == old
+
+
+def test_disruption_budget_status_and_eviction(api: RawClient, namespace: str) -> None:
+    api.post(STS.format(ns=namespace), statefulset("p", replicas=3, policy="Parallel"))
+    pdbs = f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets"
+    api.post(
+        pdbs,
+        {"metadata": {"name": "p"}, "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "p"}}}},
+    )
+    kubelet = Kubelet(api, namespace)
+    kubelet.run_until(lambda: api.get(f"{pdbs}/p").body.get("status", {}).get("disruptionsAllowed") == 1)
+    status = api.get(f"{pdbs}/p")["status"]
+    assert (status["expectedPods"], status["currentHealthy"], status["desiredHealthy"]) == (3, 3, 2)
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p-0"}}
+    assert api.post(f"{PODS.format(ns=namespace)}/p-0/eviction", eviction).status == 201
+    refused = api.post(f"{PODS.format(ns=namespace)}/p-1/eviction", dict(eviction, metadata={"name": "p-1"}))
+    assert refused.status == 429
+    assert "disruption budget" in refused["message"]

@@ -124,6 +124,19 @@ def _resource_entries(rtype: ResourceType) -> list[dict[str, Any]]:
                 "verbs": ["get", "patch", "update"],
             }
         )
+    if rtype.group_key == ("", "pods"):
+        entries += [
+            {
+                "name": "pods/eviction",
+                "singularName": "",
+                "namespaced": True,
+                "group": "policy",
+                "version": "v1",
+                "kind": "Eviction",
+                "verbs": ["create"],
+            },
+            {"name": "pods/log", "singularName": "", "namespaced": True, "kind": "Pod", "verbs": ["get"]},
+        ]
     if rtype.group_key == ("", "namespaces"):
         entries.append(
             {

@@ -31,6 +31,7 @@ from hive_testbed.api.resources import ResourceRegistry, ResourceType
 from hive_testbed.api.selectors import parse_field_selector, parse_label_selector
 from hive_testbed.api.store import Store, StoredEvent
 from hive_testbed.api.tables import as_table, wants_table
+from hive_testbed.controllers.disruption import DisruptionController
 from hive_testbed.controllers.statefulset import StatefulSetController
 from hive_testbed.node.agent import NodeAgent
 
@@ -92,6 +93,7 @@ class ApiServer(kmock.KubernetesScaffold):
     gc: GarbageCollector = attrs.field(init=False)
     _tasks: list[asyncio.Task[None]] = attrs.field(init=False, factory=list)
     statefulsets: StatefulSetController = attrs.field(init=False)
+    disruption: DisruptionController = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         # Deliberately not calling kmock's registrations: its discovery cannot describe CRDs (verbs,
@@ -102,6 +104,7 @@ class ApiServer(kmock.KubernetesScaffold):
         self.core = ApiCore(registry=self.registry, store=self.store)
         self.gc = GarbageCollector(self.core)
         self.statefulsets = StatefulSetController(self.core)
+        self.disruption = DisruptionController(self.core)
         if self.node_root is not None:
             self.node = NodeAgent(
                 self.core, root=self.node_root, images=self.images, restart_backoff=self.restart_backoff
@@ -134,6 +137,7 @@ class ApiServer(kmock.KubernetesScaffold):
             self._tasks = [
                 loop.create_task(self.gc.run(), name="testbed-gc"),
                 loop.create_task(self.statefulsets.run(), name="testbed-statefulsets"),
+                loop.create_task(self.disruption.run(), name="testbed-disruption"),
             ]
             if self.node is not None:
                 self._tasks.append(loop.create_task(self.node.run(), name="testbed-node-agent"))
@@ -379,6 +383,8 @@ class ApiServer(kmock.KubernetesScaffold):
     ) -> Any:
         if subresource == "scale" and rtype.scale is not None:
             return self._serve_scale(request, rtype, namespace, name)
+        if subresource == "eviction" and rtype.group_key == ("", "pods") and request.method == "POST":
+            return _Created(self.disruption.evict(rtype, namespace, name, request.data))
         if subresource == "log" and rtype.group_key == ("", "pods") and request.method == "GET":
             return self._serve_log(request, namespace, name)
         if subresource not in (None, "status", "finalize") or (
