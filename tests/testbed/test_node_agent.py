@@ -7,6 +7,7 @@ with the same PVC directory. Uses its own test bed (with a node agent) next to t
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,10 +26,21 @@ COMMAND = (
 )
 
 
+WORK = "/tmp/hive-testbed-acceptance-work"
+KEEP = "/tmp/hive-testbed-acceptance-keep"
+TINY_SERVER = (
+    f"echo {{tag}} $TOKEN > {KEEP}/version; trap 'echo term >> {KEEP}/version; exit 0' TERM; "
+    "while true; do sleep 0.1; done"
+)
+
+
 @pytest.fixture(scope="module")
 def node_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestBedThread, RawClient]]:
     workdir = tmp_path_factory.mktemp("node-bed")
-    bed = TestBedThread(workdir=workdir, node_root=workdir / "node", restart_backoff=0.2).start()
+    images = {"tiny-server": ["sh", "-c", TINY_SERVER]}
+    bed = TestBedThread(
+        workdir=workdir, node_root=workdir / "node", restart_backoff=0.2, images=images
+    ).start()
     try:
         yield bed, RawClient.from_kubeconfig(bed.kubeconfig)
     finally:
@@ -141,3 +153,86 @@ def test_statefulset_pods_run_as_processes(node_bed: tuple[TestBedThread, RawCli
         )
     )
     assert (Path(node.root) / "pvcs" / ns / "data-web-1" / "boots").exists()
+
+
+def _pod(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": containers, "terminationGracePeriodSeconds": 1, **spec},
+    }
+
+
+def test_pod_lifecycle_on_the_node(node_bed: tuple[TestBedThread, RawClient]) -> None:
+    bed, api = node_bed
+    pods = "/api/v1/namespaces/default/pods"
+    api.post(
+        "/api/v1/namespaces/default/secrets", {"metadata": {"name": "s"}, "stringData": {"token": "tok"}}
+    )
+    main = {
+        "name": "main",
+        "image": "registry.example/tiny-server:v7",
+        "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "token"}}}],
+        "readinessProbe": {"exec": {"command": ["test", "-f", f"{WORK}/init"]}, "periodSeconds": 1},
+        "resources": {"requests": {"cpu": "1", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "64Mi"}},
+        "volumeMounts": [{"name": "work", "mountPath": WORK}, {"name": "keep", "mountPath": KEEP}],
+    }
+    init = {
+        "name": "init",
+        "image": "busybox",
+        "command": ["sh", "-c", f"echo done > {WORK}/init"],
+        "volumeMounts": [{"name": "work", "mountPath": WORK}],
+    }
+    volumes = [
+        {"name": "work", "emptyDir": {}},
+        {"name": "keep", "persistentVolumeClaim": {"claimName": "keep"}},
+    ]
+    api.post(pods, _pod("life", [main], initContainers=[init], volumes=volumes))
+    # the exec probe only passes inside the pod's mount namespace, where the init container wrote the file
+    _wait(
+        lambda: api.get(f"{pods}/life").body.get("status", {}).get("containerStatuses", [{}])[0].get("ready")
+    )
+    pod = api.get(f"{pods}/life").body
+    assert pod["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    node = bed.api.node
+    assert node is not None
+    keep = node.root / "pvcs" / "default" / "keep" / "version"
+    assert keep.read_text() == "v7 tok\n"  # image map with {tag}, secret env
+    cpuset = pod["metadata"]["annotations"]["testbed.hive.dev/cpuset"]
+    pid = node.pods[pod["metadata"]["uid"]].containers[0].process.pid  # type: ignore[union-attr]
+    allowed = next(
+        line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if "Cpus_allowed_list" in line
+    )
+    assert allowed.split()[-1] == cpuset
+    if len(os.sched_getaffinity(0)) > 1:
+        assert pod["metadata"]["annotations"]["testbed.hive.dev/cpu-exclusive"] == "true"
+    api.delete(f"{pods}/life")
+    _wait(lambda: api.get(f"{pods}/life").status == 404, seconds=10)
+    assert keep.read_text().endswith("term\n")  # SIGTERM reached the process before removal
+
+
+def test_sigkill_after_grace_and_restart_backoff(node_bed: tuple[TestBedThread, RawClient]) -> None:
+    _, api = node_bed
+    pods = "/api/v1/namespaces/default/pods"
+    stubborn = {
+        "name": "main",
+        "image": "x",
+        "command": ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"],
+    }
+    api.post(pods, _pod("stubborn", [stubborn]))
+    _wait(lambda: api.get(f"{pods}/stubborn").body.get("status", {}).get("phase") == "Running")
+    began = time.monotonic()
+    api.delete(f"{pods}/stubborn")
+    _wait(lambda: api.get(f"{pods}/stubborn").status == 404, seconds=10)
+    assert 0.8 < time.monotonic() - began < 5  # waited the 1 s grace period, then SIGKILL
+
+    crashing = {"name": "main", "image": "x", "command": ["sh", "-c", "exit 3"]}
+    api.post(pods, _pod("crash", [crashing]))
+
+    def restarts() -> int:
+        statuses = api.get(f"{pods}/crash").body.get("status", {}).get("containerStatuses") or [{}]
+        return int(statuses[0].get("restartCount", 0))
+
+    _wait(lambda: restarts() >= 2, seconds=10)
+    api.delete(f"{pods}/crash")

@@ -4,236 +4,25 @@ Each pod gets a loopback address (127.0.10.N, reported as ``status.podIP``) and 
 namespace in which its volumes appear at their ``mountPath`` and a generated ``/etc/hosts``
 resolves peers' pod DNS names. Readiness and liveness probes (HTTP, TCP, exec) drive the Ready
 condition; containers restart with exponential back-off per ``restartPolicy``; deletion sends
-SIGTERM, then SIGKILL after the grace period, then removes the pod. Works inside the API server's
-event loop, reading and writing objects through :class:`~hive_testbed.api.core.ApiCore`.
+SIGTERM, then SIGKILL after the grace period, then removes the pod. Guaranteed pods with whole
+CPUs get exclusive cores where the machine has them. Works inside the API server's event loop,
+reading and writing objects through :class:`~hive_testbed.api.core.ApiCore`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import ipaddress
-import json
-import os
 import shutil
-import signal
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from hive_testbed.api.core import ApiCore, timestamp
 from hive_testbed.api.errors import ApiError
 from hive_testbed.api.resources import ResourceType
-from hive_testbed.node import probes
-from hive_testbed.node.volumes import hosts_file, sync_volume
-
-PODS = ("", "pods")
-
-
-@dataclasses.dataclass
-class ContainerState:
-    spec: dict[str, Any]
-    process: asyncio.subprocess.Process | None = None
-    restarts: int = 0
-    ready: bool = False
-    started_at: str | None = None
-    exit_code: int | None = None
-    waiting_reason: str | None = None
-    liveness_failures: int = 0
-
-
-class PodRuntime:
-    def __init__(self, agent: NodeAgent, pod: dict[str, Any], ip: str) -> None:
-        self.agent = agent
-        self.uid: str = pod["metadata"]["uid"]
-        self.namespace: str = pod["metadata"]["namespace"]
-        self.name: str = pod["metadata"]["name"]
-        self.ip = ip
-        self.dir: Path = agent.root / "pods" / self.uid
-        self.containers = [ContainerState(c) for c in (pod.get("spec") or {}).get("containers") or []]
-        self.tasks: list[asyncio.Task[None]] = []
-        self.stopping = False
-
-    def is_stopping(self) -> bool:
-        return self.stopping
-
-    def pod(self) -> dict[str, Any] | None:
-        pod = self.agent.core.store.get(PODS, self.namespace, self.name)
-        return pod if pod is not None and pod["metadata"]["uid"] == self.uid else None
-
-    def log_path(self, container: str) -> Path:
-        return self.dir / f"{container}.log"
-
-    async def start(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.sync_files()
-        for state in self.containers:
-            self.tasks.append(asyncio.get_running_loop().create_task(self._supervise(state)))
-            self.tasks.append(asyncio.get_running_loop().create_task(self._probe(state)))
-
-    def sync_files(self) -> None:
-        pod = self.pod()
-        if pod is None:
-            return
-        for volume in (pod.get("spec") or {}).get("volumes") or []:
-            sync_volume(self.agent.core, pod, volume, pod_dir=self.dir, pvc_root=self.agent.root / "pvcs")
-        peers = [p for p in self.agent.core.store.list_objects(PODS, self.namespace)]
-        data = hosts_file(pod, peers)
-        hosts = self.dir / "hosts"
-        if not hosts.exists() or hosts.read_bytes() != data:
-            with hosts.open("wb") as handle:
-                handle.write(data)
-
-    def _env(self, pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": "/root",
-            "HOSTNAME": (pod.get("spec") or {}).get("hostname") or self.name,
-        }
-        core = self.agent.core
-        for item in container.get("env") or []:
-            if "value" in item:
-                env[item["name"]] = str(item["value"])
-                continue
-            source = item.get("valueFrom") or {}
-            value: str | None = None
-            if "fieldRef" in source:
-                value = probes.field_value(pod, source["fieldRef"]["fieldPath"], pod_ip=self.ip)
-            elif "configMapKeyRef" in source or "secretKeyRef" in source:
-                secret = "secretKeyRef" in source
-                ref = source["secretKeyRef" if secret else "configMapKeyRef"]
-                obj = core.store.get(("", "secrets" if secret else "configmaps"), self.namespace, ref["name"])
-                raw = ((obj or {}).get("data") or {}).get(ref["key"])
-                if raw is not None:
-                    import base64
-
-                    value = base64.b64decode(raw).decode() if secret else str(raw)
-            if value is not None:
-                env[item["name"]] = value
-        return env
-
-    def _argv(self, container: dict[str, Any]) -> list[str]:
-        command = list(container.get("command") or [])
-        args = [str(a) for a in container.get("args") or []]
-        if command:
-            return command + args
-        return self.agent.command_for_image(container.get("image", "")) + args
-
-    async def _launch(self, state: ContainerState) -> None:
-        pod = self.pod()
-        if pod is None:
-            return
-        spec = state.spec
-        self.sync_files()
-        mounts: list[dict[str, Any]] = [{"source": str(self.dir / "hosts"), "target": "/etc/hosts"}]
-        volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or []}
-        for mount in spec.get("volumeMounts") or []:
-            volume = volumes.get(mount["name"])
-            if volume is None:
-                continue
-            host_dir = sync_volume(
-                self.agent.core, pod, volume, pod_dir=self.dir, pvc_root=self.agent.root / "pvcs"
-            )
-            source = host_dir / mount["subPath"] if mount.get("subPath") else host_dir
-            mounts.append(
-                {"source": str(source), "target": mount["mountPath"], "readOnly": bool(mount.get("readOnly"))}
-            )
-        launch = {
-            "argv": self._argv(spec),
-            "env": self._env(pod, spec),
-            "mounts": mounts,
-            "workingDir": spec.get("workingDir") or str(self.dir),
-        }
-        spec_file = self.dir / f"{spec['name']}.launch.json"
-        spec_file.write_text(json.dumps(launch))
-        log = self.log_path(spec["name"]).open("ab")
-        argv = [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            sys.executable,
-            "-m",
-            "hive_testbed.node.launcher",
-            str(spec_file),
-        ]
-        state.process = await asyncio.create_subprocess_exec(
-            *argv, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
-        )
-        log.close()
-        state.started_at = timestamp(self.agent.core.clock())
-        state.waiting_reason = None
-        state.ready = False
-        self.agent.write_status(self)
-
-    async def _supervise(self, state: ContainerState) -> None:
-        policy = ((self.pod() or {}).get("spec") or {}).get("restartPolicy", "Always")
-        backoff = self.agent.restart_backoff
-        while not self.stopping:
-            await self._launch(state)
-            if state.process is None:
-                return
-            began = time.monotonic()
-            state.exit_code = await state.process.wait()
-            state.ready = False
-            if self.is_stopping():  # stop() may have run while we awaited the exit
-                return
-            if policy == "Never" or (policy == "OnFailure" and state.exit_code == 0):
-                self.agent.write_status(self)
-                return
-            if time.monotonic() - began > 60:
-                backoff = self.agent.restart_backoff
-            state.waiting_reason = "CrashLoopBackOff"
-            self.agent.write_status(self)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.agent.max_backoff)
-            state.restarts += 1
-
-    async def _probe(self, state: ContainerState) -> None:
-        readiness = state.spec.get("readinessProbe")
-        liveness = state.spec.get("livenessProbe")
-        probe_spec = readiness or liveness or {}
-        await asyncio.sleep(float(probe_spec.get("initialDelaySeconds", 0)))
-        while not self.stopping:
-            period = float(probe_spec.get("periodSeconds", 10)) if probe_spec else 0.2
-            running = state.process is not None and state.process.returncode is None
-            if running:
-                ready = True if readiness is None else await probes.run_probe(readiness, self.ip, state.spec)
-                if ready != state.ready:
-                    state.ready = ready
-                    self.agent.write_status(self)
-                if liveness is not None and not await probes.run_probe(liveness, self.ip, state.spec):
-                    state.liveness_failures += 1
-                    if state.liveness_failures >= int(liveness.get("failureThreshold", 3)):
-                        state.liveness_failures = 0
-                        self._signal(state, signal.SIGKILL)
-                else:
-                    state.liveness_failures = 0
-            await asyncio.sleep(period)
-
-    def _signal(self, state: ContainerState, signum: int) -> None:
-        if state.process is not None and state.process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(state.process.pid, signum)
-
-    async def stop(self, grace: float) -> None:
-        self.stopping = True
-        for state in self.containers:
-            self._signal(state, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for state in self.containers:
-            if state.process is None:
-                continue
-            try:
-                async with asyncio.timeout(max(deadline - time.monotonic(), 0.01)):
-                    await state.process.wait()
-            except TimeoutError:
-                self._signal(state, signal.SIGKILL)
-                await state.process.wait()
-        for task in self.tasks:
-            task.cancel()
+from hive_testbed.node.cpus import CPUSET_ANNOTATION, EXCLUSIVE_ANNOTATION, CpuAllocator, render_cpuset
+from hive_testbed.node.pod import PODS, PodRuntime
 
 
 class NodeAgent:
@@ -259,6 +48,7 @@ class NodeAgent:
         self._ip_base = int(ipaddress.IPv4Address(ip_base))
         self._ips: dict[str, str] = {}
         self.pods: dict[str, PodRuntime] = {}
+        self.cpus = CpuAllocator()
         self._wake = asyncio.Event()
         core.write_hooks.append(self._on_write)
 
@@ -342,6 +132,7 @@ class NodeAgent:
             if runtime is None:
                 runtime = PodRuntime(self, pod, self._allocate_ip(meta["uid"]))
                 self.pods[meta["uid"]] = runtime
+                self._annotate_cpus(pod_type, runtime)
                 await runtime.start()
             else:
                 runtime.sync_files()
@@ -349,11 +140,13 @@ class NodeAgent:
             runtime = self.pods.pop(uid)
             await runtime.stop(0.5)
             self._ips.pop(uid, None)
+            self.cpus.release(uid)
 
     async def _terminate(self, pod_type: ResourceType, runtime: PodRuntime, grace: float) -> None:
         await runtime.stop(grace)
         self.pods.pop(runtime.uid, None)
         self._ips.pop(runtime.uid, None)
+        self.cpus.release(runtime.uid)
         with contextlib.suppress(ApiError):
             self.core.delete(pod_type, runtime.namespace, runtime.name, {"gracePeriodSeconds": 0})
         shutil.rmtree(runtime.dir, ignore_errors=True)
@@ -363,65 +156,8 @@ class NodeAgent:
         pod_type = self.core.registry.storage_type(*PODS)
         if pod is None or pod_type is None or runtime.stopping:
             return
-        statuses = []
-        for state in runtime.containers:
-            running = state.process is not None and state.process.returncode is None
-            if running:
-                current: dict[str, Any] = {"running": {"startedAt": state.started_at}}
-            elif state.waiting_reason:
-                current = {"waiting": {"reason": state.waiting_reason}}
-            elif state.exit_code is not None:
-                current = {
-                    "terminated": {
-                        "exitCode": state.exit_code,
-                        "reason": "Completed" if state.exit_code == 0 else "Error",
-                    }
-                }
-            else:
-                current = {"waiting": {"reason": "ContainerCreating"}}
-            statuses.append(
-                {
-                    "name": state.spec["name"],
-                    "image": state.spec.get("image", ""),
-                    "ready": state.ready,
-                    "started": running,
-                    "restartCount": state.restarts,
-                    "state": current,
-                }
-            )
-        all_ready = bool(statuses) and all(s["ready"] for s in statuses)
-        exited = [s for s in statuses if "terminated" in s["state"]]
-        phase = "Running"
-        if exited and len(exited) == len(statuses):
-            phase = (
-                "Succeeded" if all(s["state"]["terminated"]["exitCode"] == 0 for s in exited) else "Failed"
-            )
         old = pod.get("status") or {}
-        condition_time = timestamp(self.core.clock())
-
-        def condition(kind: str, value: bool) -> dict[str, Any]:
-            previous: dict[str, Any] = next(
-                (c for c in old.get("conditions") or [] if c.get("type") == kind), {}
-            )
-            status = "True" if value else "False"
-            since = previous.get("lastTransitionTime") if previous.get("status") == status else condition_time
-            return {"type": kind, "status": status, "lastTransitionTime": since}
-
-        status = dict(
-            old,
-            phase=phase,
-            podIP=runtime.ip,
-            podIPs=[{"ip": runtime.ip}],
-            hostIP="127.0.0.1",
-            startTime=old.get("startTime") or condition_time,
-            containerStatuses=statuses,
-            conditions=[
-                condition("PodScheduled", True),
-                condition("Initialized", True),
-                condition("ContainersReady", all_ready),
-                condition("Ready", all_ready),
-            ],
-        )
+        status = runtime.status(old, timestamp(self.core.clock()))
         if status == old:
             return
         with contextlib.suppress(ApiError):
@@ -431,5 +167,20 @@ class NodeAgent:
                 runtime.name,
                 dict(pod, status=status),
                 subresource="status",
+                manager="hive-node-agent",
+            )
+
+    def _annotate_cpus(self, pod_type: ResourceType, runtime: PodRuntime) -> None:
+        annotations = {
+            CPUSET_ANNOTATION: render_cpuset(runtime.cpus),
+            EXCLUSIVE_ANNOTATION: "true" if runtime.exclusive else "false",
+        }
+        with contextlib.suppress(ApiError):
+            self.core.patch(
+                pod_type,
+                runtime.namespace,
+                runtime.name,
+                {"metadata": {"annotations": annotations}},
+                content_type="application/merge-patch+json",
                 manager="hive-node-agent",
             )

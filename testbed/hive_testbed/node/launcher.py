@@ -27,6 +27,8 @@ def main() -> None:
         subprocess.run(["mount", "--bind", str(source), str(target)], check=True)
         if mount.get("readOnly"):
             subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True)
+    if spec.get("cpus"):
+        os.sched_setaffinity(0, spec["cpus"])  # inherited by the exec'd command
     os.chdir(spec.get("workingDir") or "/")
     os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
 

@@ -18,7 +18,15 @@ def _port(value: Any, container: dict[str, Any]) -> int:
     raise ValueError(f"unknown port {value!r}")
 
 
-async def run_probe(probe: dict[str, Any], ip: str, container: dict[str, Any]) -> bool:
+async def run_probe(
+    probe: dict[str, Any],
+    ip: str,
+    container: dict[str, Any],
+    *,
+    pid: int | None = None,
+    env: dict[str, str] | None = None,
+) -> bool:
+    """Run one probe; exec probes run in the container's mount namespace (``nsenter``) with its env."""
     timeout = float(probe.get("timeoutSeconds", 1))
     try:
         async with asyncio.timeout(timeout):
@@ -36,8 +44,11 @@ async def run_probe(probe: dict[str, Any], ip: str, container: dict[str, Any]) -
                     await writer.wait_closed()
                 return True
             if "exec" in probe:
+                enter = ["nsenter", f"--mount=/proc/{pid}/ns/mnt", "--"] if pid is not None else []
                 process = await asyncio.create_subprocess_exec(
+                    *enter,
                     *probe["exec"]["command"],
+                    env=env,
                     stdout=asyncio.subprocess.DEVNULL,
                     stderr=asyncio.subprocess.DEVNULL,
                 )
