@@ -101,33 +101,51 @@ class Message:
     def from_wire(cls, wire: Any) -> Message:
         if not isinstance(wire, (list, tuple)) or len(wire) != 13:
             raise WireFormatError("message must be a 13-element array")
-        if wire[0] != WIRE_VERSION:
+        if wire[0] != WIRE_VERSION or type(wire[0]) is not int:
             raise WireFormatError(f"unsupported wire version {wire[0]!r}")
-        kind = _int(wire[1], "type")
+        for position, name in _INT_FIELDS:
+            value = wire[position]
+            if type(value) is not int or value < 0 or value > _MAX_ID:
+                raise WireFormatError(f"{name} must be a non-negative 64-bit int, got {value!r}")
+        kind, sender, to = wire[1], wire[2], wire[3]
         if kind not in MessageType._value2member_map_:
             raise WireFormatError(f"unknown message type {kind}")
+        if sender == 0 or to == 0:
+            raise WireFormatError("sender and receiver must be positive node ids")
         entries_raw = wire[7]
         if not isinstance(entries_raw, (list, tuple)):
             raise WireFormatError("entries must be an array")
-        entries = tuple(_entry(raw) for raw in entries_raw)
+        entries = tuple(_entry(raw) for raw in entries_raw) if entries_raw else ()
         snap_raw = wire[12]
         snapshot = None if snap_raw is None else _chunk(snap_raw)
-        if not isinstance(wire[9], bool):
+        if type(wire[9]) is not bool:
             raise WireFormatError("reject must be a bool")
         return cls(
             type=MessageType(kind),
-            sender=_node_id(wire[2], "sender"),
-            to=_node_id(wire[3], "to"),
-            term=_int(wire[4], "term"),
-            log_term=_int(wire[5], "log_term"),
-            index=_int(wire[6], "index"),
+            sender=sender,
+            to=to,
+            term=wire[4],
+            log_term=wire[5],
+            index=wire[6],
             entries=entries,
-            commit=_int(wire[8], "commit"),
+            commit=wire[8],
             reject=wire[9],
-            reject_hint=_int(wire[10], "reject_hint"),
+            reject_hint=wire[10],
             context=_bytes(wire[11], "context"),
             snapshot=snapshot,
         )
+
+
+_INT_FIELDS = (
+    (1, "type"),
+    (2, "sender"),
+    (3, "to"),
+    (4, "term"),
+    (5, "log_term"),
+    (6, "index"),
+    (8, "commit"),
+    (10, "reject_hint"),
+)
 
 
 def _int(value: Any, name: str) -> int:

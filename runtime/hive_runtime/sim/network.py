@@ -37,11 +37,13 @@ class SimNetwork:
             return []
         copies = 2 if faults.duplicate and rng.random() < faults.duplicate else 1
         delays = []
+        random = rng.random
         for _ in range(copies):
-            if faults.slow and rng.random() < faults.slow:
-                delays.append(rng.randint(faults.delay_max_us, faults.slow_max_us))
+            if faults.slow and random() < faults.slow:
+                low, high = faults.delay_max_us, faults.slow_max_us
             else:
-                delays.append(rng.randint(faults.delay_min_us, faults.delay_max_us))
+                low, high = faults.delay_min_us, faults.delay_max_us
+            delays.append(low + int(random() * (high - low)))
         return delays
 
     def partition(self, groups: list[set[int]]) -> None:

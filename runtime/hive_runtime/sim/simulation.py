@@ -203,7 +203,8 @@ class Simulation:
         elif kind == DELIVER:
             target = self.nodes.get(a.to)
             if target is not None and target.raft is not None and self.network.can_deliver(a.sender, a.to):
-                target.raft.step(a)
+                # Every message crosses the wire form the real transport uses.
+                target.raft.step(Message.from_wire(a.to_wire()))
                 self.pump(target)
         elif kind == FSYNC:
             node = self.nodes[a]
@@ -246,7 +247,9 @@ class Simulation:
                 self.monitor.on_leader(raft)
             if ready.must_sync:
                 node.in_flight = ready  # messages wait for the simulated fsync
-                self.schedule(self.rng.randint(10, self.fsync_max_us), FSYNC, node.node_id, node.incarnation)
+                self.schedule(
+                    10 + int(self.rng.random() * self.fsync_max_us), FSYNC, node.node_id, node.incarnation
+                )
                 return
             self._finish_ready(node, ready)
 
