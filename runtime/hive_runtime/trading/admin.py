@@ -6,7 +6,6 @@ replicated to every replica and written to the audit trail like an order.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -187,7 +186,3 @@ HANDLERS: dict[type[Any], Callable[[Any, Any], Outcome]] = {
     SetReferencePrice: set_reference_price,
     SurveillanceAlert: surveillance_alert,
 }
-
-
-def bind(handler: Callable[[Any, Any], Outcome], engine: Engine) -> Callable[[Any], Outcome]:
-    return functools.partial(handler, engine)

@@ -5,11 +5,14 @@ Pure and deterministic: no I/O, no clock, no randomness. Each command carries it
 same order always produce the same reports and the same state.
 
 Checks run in a fixed order (see ``docs/trading.md``) and the first failing control names the
-reject reason. Administrative commands live in :mod:`hive_runtime.trading.admin`.
+reject reason. Cancel and cancel/replace live in :mod:`hive_runtime.trading.amend`,
+administrative commands in :mod:`hive_runtime.trading.admin`; both use this class's public
+helpers (``check_session``, ``check_limits``, ``report``, ``reject``, ``rest``, ...).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -22,53 +25,48 @@ from hive_runtime.trading.commands import (
     OrderCancelRequest,
     Outcome,
 )
+from hive_runtime.trading.constants import (
+    BUY,
+    FOK,
+    IOC,
+    LIMIT,
+    MARKET,
+    R_BREAKER,
+    R_COLLAR,
+    R_CREDIT,
+    R_DUPLICATE,
+    R_FOK,
+    R_GROSS,
+    R_HALTED,
+    R_INVALID,
+    R_KILL,
+    R_MAX_NOTIONAL,
+    R_MAX_QTY,
+    R_NET,
+    R_NO_LIQUIDITY,
+    R_NO_REFERENCE,
+    R_POST_ONLY,
+    R_PRICE,
+    R_QTY,
+    R_RESTRICTED,
+    R_STP,
+    R_THROTTLE,
+    R_UNKNOWN_ACCOUNT,
+    R_UNKNOWN_SYMBOL,
+    S_CANCELED,
+    S_FILLED,
+    S_NEW,
+    S_PARTIAL,
+    S_REJECTED,
+    SELL,
+    VALID_TIF,
+    X_CANCELED,
+    X_NEW,
+    X_REJECTED,
+    X_TRADE,
+    new_tuple,
+)
 from hive_runtime.trading.state import Account, Instrument
-from hive_runtime.trading.types import ExecType, OrdStatus, RejectReason, TimeInForce
-
-BUY = 1
-SELL = 2
-MARKET = 1
-LIMIT = 2
-IOC = int(TimeInForce.IOC)
-FOK = int(TimeInForce.FOK)
-VALID_TIF = frozenset(int(t) for t in TimeInForce)
-
-X_NEW = ExecType.NEW.value
-X_CANCELED = ExecType.CANCELED.value
-X_REPLACED = ExecType.REPLACED.value
-X_REJECTED = ExecType.REJECTED.value
-X_TRADE = ExecType.TRADE.value
-S_NEW = OrdStatus.NEW.value
-S_PARTIAL = OrdStatus.PARTIALLY_FILLED.value
-S_FILLED = OrdStatus.FILLED.value
-S_CANCELED = OrdStatus.CANCELED.value
-S_REJECTED = OrdStatus.REJECTED.value
-
-R = RejectReason
-_new_tuple = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
-R_UNKNOWN_SYMBOL = int(R.UNKNOWN_SYMBOL)
-R_UNKNOWN_ACCOUNT = int(R.UNKNOWN_ACCOUNT)
-R_UNKNOWN_ORDER = int(R.UNKNOWN_ORDER)
-R_QTY = int(R.INVALID_QUANTITY)
-R_PRICE = int(R.INVALID_PRICE)
-R_MAX_QTY = int(R.MAX_ORDER_QUANTITY)
-R_MAX_NOTIONAL = int(R.MAX_ORDER_NOTIONAL)
-R_COLLAR = int(R.PRICE_COLLAR)
-R_GROSS = int(R.GROSS_POSITION_LIMIT)
-R_NET = int(R.NET_POSITION_LIMIT)
-R_CREDIT = int(R.CREDIT_LIMIT)
-R_THROTTLE = int(R.THROTTLE)
-R_DUPLICATE = int(R.DUPLICATE_CL_ORD_ID)
-R_RESTRICTED = int(R.RESTRICTED_SYMBOL)
-R_KILL = int(R.KILL_SWITCH)
-R_HALTED = int(R.SYMBOL_HALTED)
-R_BREAKER = int(R.CIRCUIT_BREAKER)
-R_POST_ONLY = int(R.POST_ONLY_WOULD_CROSS)
-R_FOK = int(R.FOK_NOT_FILLABLE)
-R_STP = int(R.SELF_TRADE_PREVENTED)
-R_NO_LIQUIDITY = int(R.NO_LIQUIDITY)
-R_SIDE_CHANGE = int(R.REPLACE_SIDE_CHANGE)
-R_NO_REFERENCE = int(R.NO_REFERENCE_PRICE)
 
 
 class ClientOrder(NamedTuple):
@@ -94,13 +92,13 @@ class Engine:
         self.next_exec_id = 1
         self.alert_count = 0
         self.index = 0  # log index of the command being applied (0 when used directly)
-        from hive_runtime.trading import admin
+        from hive_runtime.trading import admin, amend
 
         self._handlers: dict[type[Any], Callable[[Any], Outcome]] = {
             NewOrderSingle: self.new_order,
-            OrderCancelRequest: self.cancel,
-            OrderCancelReplaceRequest: self.replace,
-            **{cls: admin.bind(handler, self) for cls, handler in admin.HANDLERS.items()},
+            OrderCancelRequest: functools.partial(amend.cancel, self),
+            OrderCancelReplaceRequest: functools.partial(amend.replace, self),
+            **{cls: functools.partial(handler, self) for cls, handler in admin.HANDLERS.items()},
         }
 
     def execute(self, command: Command, index: int = 0) -> Outcome:
@@ -108,7 +106,7 @@ class Engine:
         return self._handlers[type(command)](command)
 
     # ---- reports -----------------------------------------------------------------------------
-    def _report(  # noqa: PLR0917 - hot path, positional calls are cheaper
+    def report(  # noqa: PLR0917 - hot path, positional calls are cheaper
         self,
         order: Order,
         exec_type: str,
@@ -121,7 +119,7 @@ class Engine:
     ) -> ExecutionReport:
         exec_id = self.next_exec_id
         self.next_exec_id = exec_id + 1
-        return _new_tuple(
+        return new_tuple(
             ExecutionReport,
             (
                 exec_id,
@@ -144,7 +142,7 @@ class Engine:
             ),
         )
 
-    def _reject(self, cmd: Any, reason: int, orig_cl_ord_id: str = "", order_id: int = 0) -> Outcome:
+    def reject(self, cmd: Any, reason: int, orig_cl_ord_id: str = "", order_id: int = 0) -> Outcome:
         exec_id = self.next_exec_id
         self.next_exec_id = exec_id + 1
         report = ExecutionReport(
@@ -168,11 +166,11 @@ class Engine:
         )
         return Outcome(reason, [report])
 
-    def _register(self, account: str, cl_ord_id: str, order_id: int, reason: int) -> None:
-        self.client_orders[(account, cl_ord_id)] = _new_tuple(ClientOrder, (self.index, order_id, reason))
+    def register(self, account: str, cl_ord_id: str, order_id: int, reason: int) -> None:
+        self.client_orders[(account, cl_ord_id)] = new_tuple(ClientOrder, (self.index, order_id, reason))
 
     # ---- shared checks -----------------------------------------------------------------------
-    def _check_session(self, acct: Account, inst: Instrument | None, ts: int) -> int:
+    def check_session(self, acct: Account, inst: Instrument | None, ts: int) -> int:
         """Throttle, kill switches, symbol state: 0 if the order may proceed, else the reason."""
         if acct.max_msgs and acct.throttled(ts):
             return R_THROTTLE
@@ -186,7 +184,7 @@ class Engine:
             return R_HALTED
         return 0
 
-    def _check_limits(  # noqa: PLR0917 - hot path, positional calls are cheaper
+    def check_limits(  # noqa: PLR0917 - hot path, positional calls are cheaper
         self,
         acct: Account,
         inst: Instrument,
@@ -225,7 +223,7 @@ class Engine:
         return 0
 
     @staticmethod
-    def _valid_price(inst: Instrument, price: int) -> bool:
+    def valid_price(inst: Instrument, price: int) -> bool:
         return price > 0 and price % inst.tick_size == 0
 
     # ---- NewOrderSingle ----------------------------------------------------------------------
@@ -235,19 +233,19 @@ class Engine:
         key = (account, cmd.cl_ord_id)
         if key in self.client_orders:
             original = self.client_orders[key]
-            return self._reject(cmd, R_DUPLICATE, order_id=original.order_id)
+            return self.reject(cmd, R_DUPLICATE, order_id=original.order_id)
         if acct is None:
-            self._register(account, cmd.cl_ord_id, 0, R_UNKNOWN_ACCOUNT)
-            return self._reject(cmd, R_UNKNOWN_ACCOUNT)
+            self.register(account, cmd.cl_ord_id, 0, R_UNKNOWN_ACCOUNT)
+            return self.reject(cmd, R_UNKNOWN_ACCOUNT)
         ts = cmd.ts_us
         symbol = cmd.symbol
         inst = self.instruments.get(symbol)
-        reason = self._check_session(acct, inst, ts)
+        reason = self.check_session(acct, inst, ts)
         if reason == 0 and inst is not None:
             reason = self._check_new(cmd, acct, inst)
         if reason:
-            self._register(account, cmd.cl_ord_id, 0, reason)
-            return self._reject(cmd, reason)
+            self.register(account, cmd.cl_ord_id, 0, reason)
+            return self.reject(cmd, reason)
         assert inst is not None
         side = cmd.side
         if cmd.ord_type == MARKET:
@@ -257,10 +255,10 @@ class Engine:
             limit = price = cmd.price
         order_id = self.next_order_id
         self.next_order_id = order_id + 1
-        self.client_orders[key] = _new_tuple(ClientOrder, (self.index, order_id, 0))
+        self.client_orders[key] = new_tuple(ClientOrder, (self.index, order_id, 0))
         order = Order(order_id, account, cmd.cl_ord_id, symbol, side, price, cmd.qty, cmd.qty, 0)
         book = self.books[symbol]
-        reports = [self._report(order, X_NEW, S_NEW, 0, 0, 0, ts)]
+        reports = [self.report(order, X_NEW, S_NEW, 0, 0, 0, ts)]
         if not book.crosses(side, limit):
             if cmd.ord_type == MARKET or cmd.tif in (IOC, FOK):
                 self._finish(
@@ -271,9 +269,9 @@ class Engine:
                     fok_fail=cmd.tif == FOK,
                 )
                 return Outcome(0, reports)
-            self._rest(book, acct, order)
+            self.rest(book, acct, order)
             return Outcome(0, reports)
-        self._execute(
+        self.execute_order(
             book,
             inst,
             acct,
@@ -289,13 +287,13 @@ class Engine:
     def _check_new(self, cmd: NewOrderSingle, acct: Account, inst: Instrument) -> int:
         side, qty = cmd.side, cmd.qty
         if side not in (BUY, SELL):
-            return int(R.INVALID_ARGUMENT)
+            return R_INVALID
         if qty <= 0 or qty % inst.lot_size:
             return R_QTY
         if cmd.tif not in VALID_TIF:
-            return int(R.INVALID_ARGUMENT)
+            return R_INVALID
         if cmd.ord_type == LIMIT:
-            if not self._valid_price(inst, cmd.price):
+            if not self.valid_price(inst, cmd.price):
                 return R_PRICE
             price = cmd.price
             if cmd.post_only and self.books[inst.symbol].crosses(side, price):
@@ -307,8 +305,8 @@ class Engine:
                 return R_NO_REFERENCE
             price = self._protection_price(inst, side)
         else:
-            return int(R.INVALID_ARGUMENT)
-        return self._check_limits(acct, inst, side, price, qty, price * qty, cmd.ord_type == LIMIT)
+            return R_INVALID
+        return self.check_limits(acct, inst, side, price, qty, price * qty, cmd.ord_type == LIMIT)
 
     @staticmethod
     def _protection_price(inst: Instrument, side: int) -> int:
@@ -330,7 +328,7 @@ class Engine:
             return -NO_LIMIT, NO_LIMIT, width
         return window.maxs[0][1] - width, window.mins[0][1] + width, width
 
-    def _execute(  # noqa: PLR0917 - hot path, positional calls are cheaper
+    def execute_order(  # noqa: PLR0917 - hot path, positional calls are cheaper
         self,
         book: OrderBook,
         inst: Instrument,
@@ -360,7 +358,7 @@ class Engine:
         elif result.stp_incoming:
             self._finish(order, R_STP, reports, ts)
         elif rest:
-            self._rest(book, acct, order)
+            self.rest(book, acct, order)
         else:
             self._finish(order, R_NO_LIQUIDITY if order.price == 0 else 0, reports, ts)
 
@@ -371,9 +369,9 @@ class Engine:
         orders = self.orders
         symbol = taker.symbol
         for maker in result.self_trade_canceled:
-            self._unexpose(accounts[maker.account], maker, maker.price, _leaves_before_cancel(maker))
+            self.unexpose(accounts[maker.account], maker, maker.price, _leaves_before_cancel(maker))
             del orders[maker.order_id]
-            reports.append(self._report(maker, X_CANCELED, S_CANCELED, 0, 0, R_STP, ts))
+            reports.append(self.report(maker, X_CANCELED, S_CANCELED, 0, 0, R_STP, ts))
         if not result.fills:
             return
         taker_position = accounts[taker.account].position(symbol)
@@ -396,7 +394,7 @@ class Engine:
             taker_position.apply_fill(qty if buy else -qty, price)
             cum += qty
             append(
-                _new_tuple(
+                new_tuple(
                     ExecutionReport,
                     (
                         exec_id,
@@ -421,7 +419,7 @@ class Engine:
             )
             maker_cum = maker.cum
             append(
-                _new_tuple(
+                new_tuple(
                     ExecutionReport,
                     (
                         exec_id + 1,
@@ -459,9 +457,9 @@ class Engine:
         if fok_fail and not reason:
             reason = R_FOK
         order.leaves = 0
-        reports.append(self._report(order, X_CANCELED, S_CANCELED, 0, 0, reason, ts))
+        reports.append(self.report(order, X_CANCELED, S_CANCELED, 0, 0, reason, ts))
 
-    def _rest(self, book: OrderBook, acct: Account, order: Order) -> None:
+    def rest(self, book: OrderBook, acct: Account, order: Order) -> None:
         book.add(order)
         self.orders[order.order_id] = order
         acct.open_notional += order.price * order.leaves
@@ -471,7 +469,7 @@ class Engine:
         exposure[0 if order.side == BUY else 1] += order.leaves
 
     @staticmethod
-    def _unexpose(acct: Account, order: Order, price: int, leaves: int) -> None:
+    def unexpose(acct: Account, order: Order, price: int, leaves: int) -> None:
         acct.open_notional -= price * leaves
         acct.exposure[order.symbol][0 if order.side == BUY else 1] -= leaves
 
@@ -479,118 +477,9 @@ class Engine:
         """Take a live order out of its book and report it canceled (cancel request, kill switch)."""
         leaves = order.leaves
         self.books[order.symbol].remove(order)
-        self._unexpose(self.accounts[order.account], order, order.price, leaves)
+        self.unexpose(self.accounts[order.account], order, order.price, leaves)
         del self.orders[order.order_id]
-        return self._report(order, X_CANCELED, S_CANCELED, 0, 0, reason, ts, orig_cl_ord_id)
-
-    # ---- OrderCancelRequest / OrderCancelReplaceRequest ---------------------------------------
-    def _lookup(self, account: str, orig_cl_ord_id: str, symbol: str) -> Order | None:
-        entry = self.client_orders.get((account, orig_cl_ord_id))
-        if entry is None:
-            return None
-        order = self.orders.get(entry.order_id)
-        if order is None or order.symbol != symbol or order.account != account:
-            return None
-        return order
-
-    def cancel(self, cmd: OrderCancelRequest) -> Outcome:
-        key = (cmd.account, cmd.cl_ord_id)
-        if key in self.client_orders:
-            return self._reject(cmd, R_DUPLICATE, cmd.orig_cl_ord_id, self.client_orders[key].order_id)
-        acct = self.accounts.get(cmd.account)
-        if acct is None:
-            reason = R_UNKNOWN_ACCOUNT
-        elif acct.max_msgs and acct.throttled(cmd.ts_us):
-            reason = R_THROTTLE
-        else:
-            order = self._lookup(cmd.account, cmd.orig_cl_ord_id, cmd.symbol)
-            if order is None:
-                reason = R_UNKNOWN_ORDER
-            else:
-                self._register(cmd.account, cmd.cl_ord_id, order.order_id, 0)
-                order.cl_ord_id = cmd.cl_ord_id  # FIX: a canceled order carries the cancel's ClOrdID
-                report = self.cancel_resting(order, 0, cmd.ts_us, cmd.orig_cl_ord_id)
-                return Outcome(0, [report])
-        self._register(cmd.account, cmd.cl_ord_id, 0, reason)
-        return self._reject(cmd, reason, cmd.orig_cl_ord_id)
-
-    def replace(self, cmd: OrderCancelReplaceRequest) -> Outcome:
-        key = (cmd.account, cmd.cl_ord_id)
-        if key in self.client_orders:
-            return self._reject(cmd, R_DUPLICATE, cmd.orig_cl_ord_id, self.client_orders[key].order_id)
-        acct = self.accounts.get(cmd.account)
-        if acct is None:
-            self._register(cmd.account, cmd.cl_ord_id, 0, R_UNKNOWN_ACCOUNT)
-            return self._reject(cmd, R_UNKNOWN_ACCOUNT, cmd.orig_cl_ord_id)
-        inst = self.instruments.get(cmd.symbol)
-        reason = self._check_session(acct, inst, cmd.ts_us)
-        order = self._lookup(cmd.account, cmd.orig_cl_ord_id, cmd.symbol)
-        if not reason and order is None:
-            reason = R_UNKNOWN_ORDER
-        if not reason and inst is not None and order is not None:
-            reason = self._check_replace(cmd, acct, inst, order)
-        if reason or inst is None or order is None:
-            self._register(cmd.account, cmd.cl_ord_id, 0, reason)
-            return self._reject(cmd, reason, cmd.orig_cl_ord_id, order.order_id if order is not None else 0)
-        self._register(cmd.account, cmd.cl_ord_id, order.order_id, 0)
-        ts = cmd.ts_us
-        book = self.books[cmd.symbol]
-        new_leaves = cmd.qty - order.cum
-        if cmd.price == order.price and cmd.qty <= order.qty:
-            # Same price, quantity not increased: amend in place and keep time priority.
-            self._unexpose(acct, order, order.price, order.leaves - new_leaves)
-            book.reduce(order, new_leaves)
-            order.qty = cmd.qty
-            order.cl_ord_id = cmd.cl_ord_id
-            report = self._report(order, X_REPLACED, _status(order), 0, 0, 0, ts, cmd.orig_cl_ord_id)
-            return Outcome(0, [report])
-        leaves = order.leaves
-        book.remove(order)
-        self._unexpose(acct, order, order.price, leaves)
-        del self.orders[order.order_id]
-        replacement = Order(
-            order.order_id,
-            order.account,
-            cmd.cl_ord_id,
-            order.symbol,
-            order.side,
-            cmd.price,
-            cmd.qty,
-            new_leaves,
-            order.cum,
-        )
-        report = self._report(replacement, X_REPLACED, _status(replacement), 0, 0, 0, ts, cmd.orig_cl_ord_id)
-        reports = [report]
-        if book.crosses(replacement.side, replacement.price):
-            self._execute(book, inst, acct, replacement, replacement.price, reports, ts, rest=True, fok=False)
-        else:
-            self._rest(book, acct, replacement)
-        return Outcome(0, reports)
-
-    def _check_replace(
-        self, cmd: OrderCancelReplaceRequest, acct: Account, inst: Instrument, order: Order
-    ) -> int:
-        if cmd.side != order.side:
-            return R_SIDE_CHANGE
-        if cmd.qty <= order.cum or cmd.qty % inst.lot_size:
-            return R_QTY
-        if not self._valid_price(inst, cmd.price):
-            return R_PRICE
-        new_leaves = cmd.qty - order.cum
-        added_qty = max(0, new_leaves - order.leaves)
-        added_notional = cmd.price * new_leaves - order.price * order.leaves
-        limits = acct.limits.get(inst.symbol, acct.default_limits)
-        if limits.max_order_qty and cmd.qty > limits.max_order_qty:
-            return R_MAX_QTY
-        if limits.max_order_notional and cmd.price * cmd.qty > limits.max_order_notional:
-            return R_MAX_NOTIONAL
-        return self._check_limits(acct, inst, cmd.side, cmd.price, added_qty, added_notional, True)
-
-
-def _status(order: Order) -> str:
-    if order.cum == 0:
-        return S_NEW
-    return S_FILLED if order.cum >= order.qty else S_PARTIAL
+        return self.report(order, X_CANCELED, S_CANCELED, 0, 0, reason, ts, orig_cl_ord_id)
 
 
 def _leaves_before_cancel(order: Order) -> int:
