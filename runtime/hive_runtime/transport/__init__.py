@@ -16,7 +16,7 @@ from hive_runtime.transport.frames import (
 )
 from hive_runtime.transport.metrics import TransportMetrics
 from hive_runtime.transport.peers import Backoff, PeerLink
-from hive_runtime.transport.server import FrameHandler, FrameServer
+from hive_runtime.transport.server import FrameHandler, FrameServer, UnsupportedEventLoopError
 
 __all__ = [
     "DEFAULT_MAX_FRAME_SIZE",
@@ -36,6 +36,7 @@ __all__ = [
     "PeerLink",
     "Role",
     "TransportMetrics",
+    "UnsupportedEventLoopError",
     "connect",
     "encode_frame",
     "peer_identity",

@@ -1,7 +1,7 @@
 """A mutual-TLS frame server that never lets one bad connection hurt the others.
 
-Each accepted TCP connection is upgraded to TLS with the *current* server context (so rotated
-certificates apply to new connections), its certificate identity is checked against an
+Each accepted TCP connection is upgraded to TLS (``loop.start_tls``) with the *current* server
+context (so rotated certificates apply to new connections), its certificate identity is checked against an
 :class:`AccessPolicy`, then frames are dispatched in order to the handler for their ``kind``.
 Handshake failures, refused identities, bad frames, unknown kinds and handler exceptions all end
 that connection only, and each is counted by reason.
@@ -13,6 +13,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
+from typing import cast
 
 from hive_runtime.transport.access import AccessDenied, AccessPolicy, peer_identity
 from hive_runtime.transport.connection import ConnectionClosed, FrameConnection, close_writer
@@ -33,6 +34,26 @@ def _handshake_reason(error: BaseException) -> str:
     if isinstance(error, TimeoutError):
         return "handshake_timeout"
     return "handshake_failed"
+
+
+class UnsupportedEventLoopError(RuntimeError):
+    """The running event loop cannot serve mutual TLS with per-connection contexts."""
+
+
+class _AcceptPlain(asyncio.Protocol):
+    """Accepts TCP and stops reading at once, so no byte of the TLS handshake is consumed as plain data.
+
+    (``StreamWriter.start_tls`` after ``start_server`` can lose a ClientHello that the stream
+    already buffered; pausing in ``connection_made`` closes that race on asyncio's loop.)
+    """
+
+    def __init__(self, server: FrameServer) -> None:
+        self._server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        tcp = cast(asyncio.Transport, transport)
+        tcp.pause_reading()
+        self._server._accepted(tcp)
 
 
 class FrameServer:
@@ -59,30 +80,32 @@ class FrameServer:
         self.handshake_timeout = handshake_timeout
         self._on_disconnect = on_disconnect
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.StreamWriter] = set()
+        self._transports: set[asyncio.Transport] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen on ``host:port`` (port 0 picks one); returns the bound address."""
-        self._server = await asyncio.start_server(self._on_connect, host, port, reuse_address=True)
+        loop = asyncio.get_running_loop()
+        if not isinstance(loop, asyncio.BaseEventLoop):
+            raise UnsupportedEventLoopError(
+                f"FrameServer needs asyncio's own event loop, not {type(loop).__module__}: uvloop's "
+                "server-side start_tls reads the ClientHello as plain data and stalls the handshake "
+                "(MagicStack/uvloop#707); clients (connect, PeerLink) work on uvloop"
+            )
+        self._server = await loop.create_server(lambda: _AcceptPlain(self), host, port, reuse_address=True)
         address = self._server.sockets[0].getsockname()
         return str(address[0]), int(address[1])
 
     async def close(self) -> None:
-        """Stop listening and close every open connection.
-
-        Authenticated connections are aborted; connections still in their TLS handshake are left
-        to finish or time out (aborting a transport inside ``start_tls`` breaks asyncio 3.11's
-        stream writer) and are then closed without being served.
-        """
+        """Stop listening, abort every connection (authenticated or still handshaking), wait for handlers."""
         self._closing = True
         if self._server is not None:
             self._server.close()
-        for writer in list(self._connections):
-            writer.transport.abort()
+        for transport in list(self._transports):
+            transport.abort()
         if self._tasks:
-            _, stuck = await asyncio.wait(set(self._tasks), timeout=self.handshake_timeout + 1.0)
+            _, stuck = await asyncio.wait(set(self._tasks), timeout=2.0)
             for task in stuck:
                 task.cancel()
         if self._server is not None:
@@ -92,35 +115,62 @@ class FrameServer:
     def _refuse(self, reason: str) -> None:
         self.metrics.connections_refused.labels(self.port_name, reason).inc()
 
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        try:
-            connection = await self._authenticate(reader, writer)
-            if connection is not None and not self._closing:
-                self._connections.add(writer)
-                await self._serve(connection)
-        finally:
-            self._connections.discard(writer)
-            await close_writer(writer)
+    def _accepted(self, transport: asyncio.Transport) -> None:
+        if self._closing:
+            transport.abort()
+            return
+        task = asyncio.get_running_loop().create_task(self._handle(transport))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _authenticate(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> FrameConnection | None:
+    async def _handle(self, plain: asyncio.Transport) -> None:
+        self._transports.add(plain)
+        writer: asyncio.StreamWriter | None = None
+        try:
+            connection = await self._authenticate(plain)
+            if connection is None or self._closing:
+                return
+            writer = connection.writer
+            secure = cast(asyncio.Transport, writer.transport)
+            self._transports.add(secure)
+            await self._serve(connection)
+        finally:
+            self._transports.discard(plain)
+            if writer is not None:
+                self._transports.discard(cast(asyncio.Transport, writer.transport))
+                await close_writer(writer)
+            else:
+                plain.abort()
+
+    async def _authenticate(self, plain: asyncio.Transport) -> FrameConnection | None:
+        """TLS handshake with the current context, then the identity check."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=self.max_frame_size + 16, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
         try:
             async with asyncio.timeout(self.handshake_timeout):
-                await writer.start_tls(self._context())
+                secure = await loop.start_tls(
+                    plain,
+                    protocol,
+                    self._context(),
+                    server_side=True,
+                    ssl_handshake_timeout=self.handshake_timeout,
+                )
         except (ssl.SSLError, ConnectionError, OSError, TimeoutError) as error:
             self._refuse(_handshake_reason(error))
             return None
+        if secure is None:  # the connection went away during the handshake
+            self._refuse("handshake_failed")
+            return None
+        protocol.connection_made(secure)
+        writer = asyncio.StreamWriter(secure, protocol, reader, loop)
         try:
-            identity = peer_identity(writer.get_extra_info("ssl_object"))
+            identity = peer_identity(secure.get_extra_info("ssl_object"))
             self.policy.check(identity)
         except AccessDenied as denied:
             log.info("refused connection on %s port: %s", self.port_name, denied)
             self._refuse(denied.reason)
+            secure.abort()
             return None
         return FrameConnection(
             reader=reader, writer=writer, identity=identity, max_frame_size=self.max_frame_size
