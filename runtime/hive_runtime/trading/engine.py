@@ -94,7 +94,7 @@ class Engine:
         self.index = 0  # log index of the command being applied (0 when used directly)
         from hive_runtime.trading import admin, amend
 
-        self._handlers: dict[type[Any], Callable[[Any], Outcome]] = {
+        self.handlers: dict[type[Any], Callable[[Any], Outcome]] = {
             NewOrderSingle: self.new_order,
             OrderCancelRequest: functools.partial(amend.cancel, self),
             OrderCancelReplaceRequest: functools.partial(amend.replace, self),
@@ -103,7 +103,7 @@ class Engine:
 
     def execute(self, command: Command, index: int = 0) -> Outcome:
         self.index = index
-        return self._handlers[type(command)](command)
+        return self.handlers[type(command)](command)
 
     # ---- reports -----------------------------------------------------------------------------
     def report(  # noqa: PLR0917 - hot path, positional calls are cheaper

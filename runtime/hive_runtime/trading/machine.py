@@ -22,6 +22,7 @@ from hive_runtime.audit.chain import AuditChain, AuditRecord, Checkpoint
 from hive_runtime.audit.records import ACCEPTED, RECORD_VERSION, REJECTED, build_record
 from hive_runtime.trading.codec import (
     COMMAND_CODES,
+    FORMAT_VERSION,
     CommandDecodeError,
     decode_command,
     encode_command,
@@ -65,7 +66,16 @@ class TradingStateMachine:
             command = decode_command(data)
         except CommandDecodeError:
             outcome_bytes = encode_outcome(_INVALID)
-            self._audit(index, None, 0, data, _INVALID, outcome_bytes, self.last_ts_us)
+            record = build_record(
+                index=index,
+                ts_us=self.last_ts_us,
+                command_type=0,
+                command=None,
+                decision_reason=(REJECTED, _INVALID.reject_reason),
+                command_bytes=data,
+                outcome_bytes=outcome_bytes,
+            )
+            self.audit.append(record, self.last_ts_us)
             self.last_index = index
             return outcome_bytes
         return self._apply(index, command, data)[1]
@@ -77,49 +87,41 @@ class TradingStateMachine:
         return self._apply(index, command, encode_command(command))[0]
 
     def _apply(self, index: int, command: Command, data: bytes) -> tuple[Outcome, bytes]:
+        # The hot path of every replica: kept in one frame on purpose (engine dispatch, outcome
+        # encoding and the audit record are written out rather than called).
         ts = command.ts_us
         if ts < self.last_ts_us:
             command.ts_us = ts = self.last_ts_us
         self.last_ts_us = ts
         self.last_index = index
-        outcome = self.engine.execute(command, index)
-        outcome_bytes = encode_outcome(outcome)
-        self._audit(index, command, COMMAND_CODES[type(command)], data, outcome, outcome_bytes, ts)
-        return outcome, outcome_bytes
-
-    def _audit(  # noqa: PLR0917 - hot path, positional calls are cheaper
-        self,
-        index: int,
-        command: Any,
-        command_type: int,
-        data: bytes,
-        outcome: Outcome,
-        outcome_bytes: bytes,
-        ts: int,
-    ) -> None:
+        engine = self.engine
+        engine.index = index
+        cls = type(command)
+        outcome = engine.handlers[cls](command)
         reason = outcome.reject_reason
+        reports = outcome.reports
+        outcome_bytes = _packb((FORMAT_VERSION, reason, reports))
         if reason:
-            decision = (REJECTED, reason)
+            decision, audit_reason = REJECTED, reason
         else:
-            reports = outcome.reports
-            decision = (ACCEPTED, reports[-1].reject_reason if reports else 0)
-        fields = _AUDIT_FIELDS.get(type(command))
-        if fields is not None:  # hot path: the layout of build_record without getattr calls
+            decision, audit_reason = ACCEPTED, (reports[-1].reject_reason if reports else 0)
+        fields = _AUDIT_FIELDS.get(cls)
+        if fields is not None:  # the layout of build_record, without its getattr calls
             account, symbol, cl_ord_id, side, qty, price = fields(command)
             record = _packb(
                 (
                     RECORD_VERSION,
                     index,
                     ts,
-                    command_type,
+                    COMMAND_CODES[cls],
                     account,
                     symbol,
                     cl_ord_id,
                     side,
                     qty,
                     price,
-                    decision[0],
-                    decision[1],
+                    decision,
+                    audit_reason,
                     data,
                     outcome_bytes,
                 )
@@ -128,13 +130,14 @@ class TradingStateMachine:
             record = build_record(
                 index=index,
                 ts_us=ts,
-                command_type=command_type,
+                command_type=COMMAND_CODES[cls],
                 command=command,
-                decision_reason=decision,
+                decision_reason=(decision, audit_reason),
                 command_bytes=data,
                 outcome_bytes=outcome_bytes,
             )
         self.audit.append(record, ts)
+        return outcome, outcome_bytes
 
     # ---- audit and idempotency -------------------------------------------------------------------
     def take_audit(self) -> list[AuditRecord | Checkpoint]:
