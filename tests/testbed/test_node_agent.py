@@ -218,10 +218,16 @@ def test_sigkill_after_grace_and_restart_backoff(node_bed: tuple[TestBedThread, 
     stubborn = {
         "name": "main",
         "image": "x",
-        "command": ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"],
+        "command": ["sh", "-c", f"trap '' TERM; touch {WORK}/trapped; while true; do sleep 0.1; done"],
+        "readinessProbe": {"exec": {"command": ["test", "-f", f"{WORK}/trapped"]}, "periodSeconds": 1},
+        "volumeMounts": [{"name": "work", "mountPath": WORK}],
     }
-    api.post(pods, _pod("stubborn", [stubborn]))
-    _wait(lambda: api.get(f"{pods}/stubborn").body.get("status", {}).get("phase") == "Running")
+    api.post(pods, _pod("stubborn", [stubborn], volumes=[{"name": "work", "emptyDir": {}}]))
+    _wait(
+        lambda: (api.get(f"{pods}/stubborn").body.get("status", {}).get("containerStatuses") or [{}])[0].get(
+            "ready"
+        )
+    )
     began = time.monotonic()
     api.delete(f"{pods}/stubborn")
     _wait(lambda: api.get(f"{pods}/stubborn").status == 404, seconds=10)
