@@ -111,6 +111,13 @@ def test_statefulset_pods_run_as_processes(node_bed: tuple[TestBedThread, RawCli
     api.post(
         f"/api/v1/namespaces/{ns}/configmaps", {"metadata": {"name": "web-config"}, "data": {"mode": "a"}}
     )
+    api.post(
+        f"/api/v1/namespaces/{ns}/services",
+        {
+            "metadata": {"name": "web"},
+            "spec": {"clusterIP": "None", "selector": {"app": "web"}, "ports": [{"port": 8080}]},
+        },
+    )
     api.post(f"/apis/apps/v1/namespaces/{ns}/statefulsets", _statefulset())
     sts = f"/apis/apps/v1/namespaces/{ns}/statefulsets/web"
     _wait(lambda: api.get(sts).body.get("status", {}).get("readyReplicas") == 2)
@@ -126,6 +133,21 @@ def test_statefulset_pods_run_as_processes(node_bed: tuple[TestBedThread, RawCli
     # a configMap volume is updated in place
     node = bed.api.node
     assert node is not None
+    hosts = (node.root / "pods" / pods["web-0"]["metadata"]["uid"] / "hosts").read_text()
+    _wait(
+        lambda: (
+            sorted(
+                line.split()[0]
+                for line in (node.root / "pods" / pods["web-0"]["metadata"]["uid"] / "hosts")
+                .read_text()
+                .splitlines()
+                if "web.default.svc.cluster.local" in line.split()[1:2]
+            )
+            == sorted(ips.values())
+        ),
+        seconds=5,
+    )
+    assert f"{ips['web-1']}\tweb-1.web.default.svc.cluster.local" in hosts
     config_file = node.root / "pods" / pods["web-0"]["metadata"]["uid"] / "volumes" / "config" / "mode"
     assert config_file.read_text() == "a"
     api.patch(f"/api/v1/namespaces/{ns}/configmaps/web-config", {"data": {"mode": "b"}})

@@ -73,7 +73,7 @@ class NodeAgent:
         return self._ips[uid]
 
     def _on_write(self, rtype: ResourceType, event_type: str, obj: dict[str, Any]) -> None:
-        if rtype.group_key in (PODS, ("", "configmaps"), ("", "secrets")):
+        if rtype.group_key in (PODS, ("", "configmaps"), ("", "secrets"), ("", "services")):
             self._wake.set()
 
     async def run(self) -> None:

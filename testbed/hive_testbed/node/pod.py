@@ -109,7 +109,8 @@ class PodRuntime:
         for volume in (pod.get("spec") or {}).get("volumes") or []:
             sync_volume(self.agent.core, pod, volume, pod_dir=self.dir, pvc_root=self.agent.root / "pvcs")
         peers = [p for p in self.agent.core.store.list_objects(PODS, self.namespace)]
-        data = hosts_file(pod, peers)
+        services = self.agent.core.store.list_objects(("", "services"), self.namespace)
+        data = hosts_file(pod, peers, services)
         hosts = self.dir / "hosts"
         if not hosts.exists() or hosts.read_bytes() != data:
             with hosts.open("wb") as handle:

@@ -79,8 +79,11 @@ def sync_volume(
     return path
 
 
-def hosts_file(pod: dict[str, Any], peers: list[dict[str, Any]]) -> bytes:
-    """``/etc/hosts`` for a pod: itself plus every peer's ``<host>.<subdomain>.<ns>.svc.cluster.local``."""
+def hosts_file(
+    pod: dict[str, Any], peers: list[dict[str, Any]], services: list[dict[str, Any]] | None = None
+) -> bytes:
+    """``/etc/hosts`` for a pod: itself, every peer's ``<host>.<subdomain>.<ns>.svc.cluster.local``, and
+    each headless service's name once per ready selected pod (what cluster DNS answers for it)."""
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     for peer in [pod, *[p for p in peers if p["metadata"]["uid"] != pod["metadata"]["uid"]]]:
         ip = (peer.get("status") or {}).get("podIP")
@@ -93,4 +96,23 @@ def hosts_file(pod: dict[str, Any], peers: list[dict[str, Any]]) -> bytes:
             base = f"{hostname}.{spec['subdomain']}.{peer['metadata']['namespace']}"
             names = [f"{base}.svc.cluster.local", f"{base}.svc", base, *names]
         lines.append(f"{ip}\t{' '.join(names)}")
+    for service in services or []:
+        spec = service.get("spec") or {}
+        selector = spec.get("selector") or {}
+        if spec.get("clusterIP") != "None" or not selector:
+            continue
+        base = f"{service['metadata']['name']}.{service['metadata']['namespace']}"
+        for peer in peers:
+            labels = peer["metadata"].get("labels") or {}
+            ip = (peer.get("status") or {}).get("podIP")
+            ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in (peer.get("status") or {}).get("conditions") or []
+            )
+            if (
+                ip
+                and all(labels.get(k) == v for k, v in selector.items())
+                and (ready or spec.get("publishNotReadyAddresses"))
+            ):
+                lines.append(f"{ip}\t{base}.svc.cluster.local {base}.svc {base}")
     return ("\n".join(lines) + "\n").encode()
