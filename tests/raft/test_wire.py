@@ -36,24 +36,49 @@ chunks = st.builds(
     data=st.binary(max_size=64),
     done=st.booleans(),
 )
-messages = st.builds(
-    Message,
-    type=st.sampled_from(MessageType),
-    sender=ids,
-    to=ids,
-    term=naturals,
-    log_term=naturals,
-    index=naturals,
-    entries=st.lists(entries, max_size=4).map(tuple),
-    commit=naturals,
-    reject=st.booleans(),
-    reject_hint=naturals,
-    context=st.binary(max_size=16),
-    snapshot=st.none() | chunks,
-)
 
 
-@given(messages)
+@st.composite
+def messages(draw: st.DrawFn) -> Message:
+    """Well-formed messages: APPEND entries follow ``index`` contiguously with sane terms."""
+    kind = draw(st.sampled_from(MessageType))
+    term = draw(naturals)
+    log_term = draw(st.integers(min_value=0, max_value=term))
+    index = draw(st.integers(min_value=0, max_value=2**62))
+    entries: tuple[Entry, ...] = ()
+    if kind is MessageType.APPEND:
+        terms = sorted(draw(st.lists(st.integers(min_value=log_term, max_value=term), max_size=4)))
+        kinds = draw(st.lists(st.sampled_from(EntryKind), min_size=len(terms), max_size=len(terms)))
+        datas = draw(st.lists(st.binary(max_size=32), min_size=len(terms), max_size=len(terms)))
+        entries = tuple(
+            Entry(t, index + 1 + i, k, d) for i, (t, k, d) in enumerate(zip(terms, kinds, datas, strict=True))
+        )
+    snapshot = None
+    if kind is MessageType.SNAPSHOT:
+        chunk = draw(chunks)
+        snapshot = SnapshotChunk(
+            SnapshotMeta(chunk.meta.index, min(chunk.meta.term, term), chunk.meta.conf_state),
+            chunk.offset,
+            chunk.data,
+            chunk.done,
+        )
+    return Message(
+        kind,
+        draw(ids),
+        draw(ids),
+        term,
+        log_term=log_term,
+        index=index,
+        entries=entries,
+        commit=draw(naturals),
+        reject=draw(st.booleans()),
+        reject_hint=draw(naturals),
+        context=draw(st.binary(max_size=16)),
+        snapshot=snapshot,
+    )
+
+
+@given(messages())
 def test_messages_survive_a_msgpack_round_trip(message: Message) -> None:
     frame = msgpack.packb(message.to_wire())
     assert Message.from_wire(msgpack.unpackb(frame)) == message
@@ -78,6 +103,10 @@ def _valid() -> list[Any]:
         (9, 1),  # reject must be a bool
         (11, "text"),  # context must be bytes
         (12, [1, 2]),  # malformed snapshot chunk
+        (12, [1, 1, [1], [], 0, b"", True]),  # a chunk on an APPEND
+        (7, [[3, 5, 0, b""]]),  # entry not right after index 0
+        (7, [[4, 1, 0, b""]]),  # entry term above the message term
+        (1, 8),  # SNAPSHOT without a chunk (and with entries)
         (4, True),  # bools are not ints on the wire
         (6, 2**64),  # beyond 64 bits
     ],

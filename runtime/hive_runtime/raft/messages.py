@@ -118,6 +118,9 @@ class Message:
         entries = tuple(_entry(raw) for raw in entries_raw) if entries_raw else ()
         snap_raw = wire[12]
         snapshot = None if snap_raw is None else _chunk(snap_raw)
+        _check_semantics(
+            kind, term=wire[4], log_term=wire[5], index=wire[6], entries=entries, snapshot=snapshot
+        )
         if type(wire[9]) is not bool:
             raise WireFormatError("reject must be a bool")
         return cls(
@@ -146,6 +149,37 @@ _INT_FIELDS = (
     (8, "commit"),
     (10, "reject_hint"),
 )
+
+
+def _check_semantics(
+    kind: int,
+    *,
+    term: int,
+    log_term: int,
+    index: int,
+    entries: tuple[Entry, ...],
+    snapshot: SnapshotChunk | None,
+) -> None:
+    """Reject well-typed but impossible messages before they reach the protocol logic."""
+    if entries:
+        if kind != MessageType.APPEND:
+            raise WireFormatError(f"{MessageType(kind).name} must not carry entries")
+        previous_term = log_term
+        for position, entry in enumerate(entries):
+            if entry.index != index + 1 + position:
+                raise WireFormatError("entries must be contiguous and follow the message index")
+            if entry.term < previous_term or entry.term > term:
+                raise WireFormatError("entry terms must be non-decreasing and not exceed the message term")
+            previous_term = entry.term
+    if kind == MessageType.APPEND and log_term > term:
+        raise WireFormatError("log_term exceeds the message term")
+    if kind == MessageType.SNAPSHOT:
+        if snapshot is None:
+            raise WireFormatError("SNAPSHOT message without a chunk")
+        if snapshot.meta.term > term:
+            raise WireFormatError("snapshot term exceeds the message term")
+    elif snapshot is not None:
+        raise WireFormatError(f"{MessageType(kind).name} must not carry a snapshot chunk")
 
 
 def _int(value: Any, name: str) -> int:
