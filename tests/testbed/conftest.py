@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -127,3 +127,11 @@ def session_kubectl(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) 
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl binary is not installed")
     return Kubectl(cluster.kubeconfig, tmp_path_factory.mktemp("kube-cache"))
+
+
+@pytest.fixture
+def kubectl_for(tmp_path: Path) -> Callable[[Path], Kubectl]:
+    """kubectl for another test bed (e.g. one with a node agent): ``kubectl_for(bed.kubeconfig)``."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl binary is not installed")
+    return lambda kubeconfig: Kubectl(kubeconfig, tmp_path / "kube-cache-other")

@@ -264,3 +264,65 @@ def test_sigkill_after_grace_and_restart_backoff(node_bed: tuple[TestBedThread, 
 
     _wait(lambda: restarts() >= 2, seconds=10)
     api.delete(f"{pods}/crash")
+
+
+ACCEPTANCE = """
+apiVersion: v1
+kind: Service
+metadata: {name: shop, namespace: acceptance}
+spec:
+  clusterIP: None
+  selector: {app: shop}
+  ports: [{port: 8080}]
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: shop, namespace: acceptance}
+spec:
+  serviceName: shop
+  replicas: 2
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      terminationGracePeriodSeconds: 3
+      containers:
+        - name: http
+          image: python:3
+          command:
+            - sh
+            - -c
+            - >-
+              echo boot >> /tmp/hive-tb-shop/boots; cd /tmp/hive-tb-shop;
+              exec python3 -m http.server 8080 --bind $POD_IP
+          env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]
+          ports: [{containerPort: 8080, name: http}]
+          readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
+          volumeMounts: [{name: data, mountPath: /tmp/hive-tb-shop}]
+  volumeClaimTemplates:
+    - metadata: {name: data}
+      spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+"""
+
+
+def test_issue_acceptance_with_kubectl(node_bed: tuple[TestBedThread, RawClient], kubectl_for: Any) -> None:
+    """kubectl apply -f crds/, a StatefulSet of HTTP servers, delete a pod, scale (the issue's acceptance)."""
+    bed, _ = node_bed
+    kubectl = kubectl_for(bed.kubeconfig)
+    crds = Path(__file__).resolve().parents[2] / "crds"
+    if list(crds.glob("*.yaml")):
+        kubectl("apply", "-f", str(crds))
+    kubectl("apply", "-f", "-", stdin="apiVersion: v1\nkind: Namespace\nmetadata: {name: acceptance}\n")
+    kubectl("apply", "-f", "-", stdin=ACCEPTANCE)
+    kubectl("rollout", "status", "statefulset/shop", "-n", "acceptance", "--timeout=30s")
+    ip = kubectl("get", "pod", "shop-1", "-n", "acceptance", "-o", "jsonpath={.status.podIP}").stdout
+    assert _fetch(f"http://{ip}:8080/boots") == "boot\n"
+    kubectl("delete", "pod", "shop-1", "-n", "acceptance")
+    _wait(lambda: kubectl("get", "pod", "shop-1", "-n", "acceptance", check=False).returncode == 0)
+    kubectl("wait", "--for=condition=Ready", "pod/shop-1", "-n", "acceptance", "--timeout=30s")
+    ip = kubectl("get", "pod", "shop-1", "-n", "acceptance", "-o", "jsonpath={.status.podIP}").stdout
+    assert _fetch(f"http://{ip}:8080/boots") == "boot\nboot\n"  # same PVC directory
+    kubectl("scale", "statefulset/shop", "-n", "acceptance", "--replicas=3")
+    kubectl("rollout", "status", "statefulset/shop", "-n", "acceptance", "--timeout=30s")
+    names = kubectl("get", "pods", "-n", "acceptance", "-o", "name").stdout.split()
+    assert names == ["pod/shop-0", "pod/shop-1", "pod/shop-2"]
