@@ -87,6 +87,7 @@ class Client:
         endpoints: Sequence[tuple[str, int]],
         tls: ClientTls,
         deadline: float = 10.0,
+        attempt_timeout: float = 2.0,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         if not endpoints:
@@ -94,6 +95,7 @@ class Client:
         self.endpoints: list[tuple[str, int]] = [(str(host), int(port)) for host, port in endpoints]
         self.tls = tls
         self.deadline = deadline
+        self.attempt_timeout = attempt_timeout
         self._sleep = sleep
         self._context = tls.context()
         self._policy = AccessPolicy(tls.namespace, tls.cluster, frozenset({Role.PEER}))
@@ -171,7 +173,13 @@ class Client:
         future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
         await connection.send(Frame(kind, {**payload, "id": request_id}))
-        reply = await future
+        try:
+            async with asyncio.timeout(self.attempt_timeout):
+                reply = await future
+        except TimeoutError:
+            self._waiting.pop(request_id, None)
+            await self._drop()
+            raise ConnectionClosed(f"no reply within {self.attempt_timeout}s") from None
         body = reply.payload
         if reply.kind == "ok":
             return body.get("result")

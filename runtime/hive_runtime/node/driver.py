@@ -230,7 +230,8 @@ class RaftDriver:
         log.info(
             "node %s: %s, leader %s, term %s", self.node.id, soft.role.value, soft.leader_id, self.node.term
         )
-        if soft.leader_id != self.soft_state.leader_id:
+        leader_changed = soft.leader_id != self.soft_state.leader_id
+        if leader_changed:
             self.stats.leader_changes += 1
         was_leader = self.soft_state.role is raft.Role.LEADER
         self.soft_state = soft
@@ -240,6 +241,8 @@ class RaftDriver:
                 if not future.done():
                     future.set_exception(error)
             self._pending.clear()
+        if leader_changed or (was_leader and soft.role is not raft.Role.LEADER):
+            # A ReadIndex request waits on the leader that was asked; a new leader never answers it.
             for read in self._reads.values():
                 if not read.done():
                     read.set_exception(NotLeader(soft.leader_id))

@@ -59,10 +59,10 @@ class DurableRaftStorage:
 
     def _recover(self, bootstrap: raft.ConfState) -> raft.MemoryStorage:
         snapshot = self.disk.snapshot()
-        has_data = snapshot is not None or self.disk.last_index() > 0 or self.disk.initial_state().term > 0
-        # A brand-new node takes the membership the operator wrote; a node with data ignores it
-        # (membership lives in the log and snapshots).
-        memory = raft.MemoryStorage(None if has_data else bootstrap)
+        # The membership at index 0 is the bootstrap one the operator wrote (the same for every
+        # start of every member); later changes live in the log, and a snapshot carries the
+        # membership as of its index, so once there is a snapshot the bootstrap is ignored.
+        memory = raft.MemoryStorage(bootstrap if snapshot is None else None)
         if snapshot is not None:
             meta = raft.SnapshotMeta(
                 snapshot.meta.index, snapshot.meta.term, _decode_membership(snapshot.meta.membership)
