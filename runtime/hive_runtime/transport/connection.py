@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from dataclasses import dataclass
 
 from hive_runtime.identity import Identity
@@ -31,7 +32,7 @@ class FrameConnection:
 
     def __post_init__(self) -> None:
         self._decoder = FrameDecoder(max_frame_size=self.max_frame_size)
-        self._ready: list[Frame] = []
+        self._ready: deque[Frame] = deque()
 
     async def send(self, frame: Frame) -> None:
         self.writer.write(encode_frame(frame, max_frame_size=self.max_frame_size))
@@ -54,7 +55,7 @@ class FrameConnection:
             if not data:
                 raise ConnectionClosed("end of stream")
             self._ready.extend(self._decoder.feed(data))
-        return self._ready.pop(0)
+        return self._ready.popleft()
 
     async def request(self, frame: Frame) -> Frame:
         """Send ``frame`` and wait for the next frame (for strictly request/response users)."""
