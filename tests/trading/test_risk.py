@@ -186,3 +186,16 @@ def test_reference_data_validation(market: Any) -> None:
     assert market.run(AddInstrument(market.ts(), "Y", 1, 1, 0)).reject_reason == RejectReason.ALREADY_EXISTS
     assert market.run(AddInstrument(market.ts(), "N", 1, 1, 0)).accepted
     assert market.new("a", BUY, 1, symbol="N").reject_reason == RejectReason.NO_REFERENCE_PRICE
+
+
+def test_forgetting_client_order_ids_keeps_live_orders(market: Any) -> None:
+    from hive_runtime.trading.commands import ForgetClientOrderIds
+
+    market.new("a", BUY, 1, 990, cl_ord_id="live")
+    market.new("a", BUY, 1, 990, cl_ord_id="gone")
+    market.cancel("a", "gone")
+    assert market.run(ForgetClientOrderIds(market.ts())).accepted
+    assert market.machine.lookup_client_order("a", "gone") is None
+    assert market.new("a", BUY, 1, 990, cl_ord_id="gone").accepted  # a new trading day
+    assert market.new("a", BUY, 1, 990, cl_ord_id="live").reject_reason == RejectReason.DUPLICATE_CL_ORD_ID
+    assert market.cancel("a", "live").accepted

@@ -14,6 +14,7 @@ from hive_runtime.trading.commands import (
     AddAccount,
     AddInstrument,
     ExecutionReport,
+    ForgetClientOrderIds,
     Outcome,
     SetAccountLimits,
     SetInstrumentRisk,
@@ -169,6 +170,12 @@ def set_reference_price(engine: Engine, cmd: SetReferencePrice) -> Outcome:
     return Outcome(0)
 
 
+def forget_client_order_ids(engine: Engine, cmd: ForgetClientOrderIds) -> Outcome:
+    live = {(order.account, order.cl_ord_id) for order in engine.orders.values()}
+    engine.client_orders = {key: entry for key, entry in engine.client_orders.items() if key in live}
+    return Outcome(0)
+
+
 def surveillance_alert(engine: Engine, cmd: SurveillanceAlert) -> Outcome:
     engine.alert_count += 1
     return Outcome(0)
@@ -185,4 +192,5 @@ HANDLERS: dict[type[Any], Callable[[Any, Any], Outcome]] = {
     SetRestricted: set_restricted,
     SetReferencePrice: set_reference_price,
     SurveillanceAlert: surveillance_alert,
+    ForgetClientOrderIds: forget_client_order_ids,
 }

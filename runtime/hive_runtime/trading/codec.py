@@ -21,6 +21,7 @@ from hive_runtime.trading.commands import (
     AddInstrument,
     Command,
     ExecutionReport,
+    ForgetClientOrderIds,
     NewOrderSingle,
     OrderCancelReplaceRequest,
     OrderCancelRequest,
@@ -54,6 +55,7 @@ COMMAND_CODES: dict[type[Any], int] = {
     SetRestricted: 17,
     SetReferencePrice: 18,
     SurveillanceAlert: 19,
+    ForgetClientOrderIds: 20,
 }
 COMMAND_TYPES: dict[int, type[Any]] = {code: cls for cls, code in COMMAND_CODES.items()}
 

@@ -159,6 +159,17 @@ class SurveillanceAlert:
     detail: str = ""
 
 
+@dataclass(slots=True)
+class ForgetClientOrderIds:
+    """Start of a trading day: forget the client order ids of orders that are no longer live.
+
+    FIX ClOrdIDs are unique per trading day; without this the duplicate-id table grows forever.
+    Live orders keep their ids (so they can still be canceled or replaced).
+    """
+
+    ts_us: int
+
+
 Command = (
     NewOrderSingle
     | OrderCancelRequest
@@ -173,6 +184,7 @@ Command = (
     | SetRestricted
     | SetReferencePrice
     | SurveillanceAlert
+    | ForgetClientOrderIds
 )
 
 
