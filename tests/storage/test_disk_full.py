@@ -114,3 +114,26 @@ def test_real_full_tmpfs(small_tmpfs: Path, make_entries: Factory) -> None:
     assert reopened.recovery.torn_bytes_truncated == 0
     assert reopened.entries(1, last_durable + 1) == make_entries(1, last_durable, size=1000)
     reopened.close()
+
+
+def test_enospc_on_hard_state_and_snapshot_keeps_the_old_files(tmp_path: Path, full_disk_ops: type) -> None:
+    from hive_runtime.storage import HardState, HardStateFile, Snapshot, SnapshotMeta, SnapshotStore
+
+    ops = full_disk_ops()
+    registry = CollectorRegistry()
+    metrics = StorageMetrics(registry)
+    hard_state = HardStateFile(tmp_path, file_ops=ops, metrics=metrics)
+    snapshots = SnapshotStore(tmp_path / "snapshots", file_ops=ops, metrics=metrics)
+    hard_state.save(HardState(term=1, vote=1, commit=0))
+    snapshots.save(Snapshot(SnapshotMeta(index=5, term=1), b"old state"))
+    ops.budget = 10
+    with pytest.raises(DiskFullError):
+        hard_state.save(HardState(term=2, vote=3, commit=4))
+    ops.budget = 10
+    with pytest.raises(DiskFullError):
+        snapshots.save(Snapshot(SnapshotMeta(index=9, term=2), b"new state" * 10))
+    assert HardStateFile(tmp_path).load() == HardState(term=1, vote=1, commit=0)
+    latest = SnapshotStore(tmp_path / "snapshots").latest()
+    assert latest is not None and latest.data == b"old state"
+    assert not list(tmp_path.rglob("*.tmp"))
+    assert _metric(registry, "hive_storage_disk_full_total") == 2

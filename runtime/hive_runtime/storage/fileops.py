@@ -8,8 +8,11 @@ keep their promises. Nothing above this module calls :mod:`os` file functions di
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
+
+from hive_runtime.storage.errors import DiskFullError, StorageFailedError
 
 
 class OsFileOps:
@@ -71,6 +74,20 @@ class OsFileOps:
 
 
 def write_file_atomically(ops: OsFileOps, path: Path, data: bytes) -> None:
+    """See :func:`_write_file_atomically`; maps OS errors to storage errors.
+
+    ENOSPC (the temporary file did not fit; the old file is intact) is :class:`DiskFullError`;
+    any other failure is :class:`StorageFailedError` (an fsync error leaves the outcome unknown).
+    """
+    try:
+        _write_file_atomically(ops, path, data)
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise DiskFullError(f"disk full writing {path}: the previous version is intact") from error
+        raise StorageFailedError(f"writing {path} failed: {error}") from error
+
+
+def _write_file_atomically(ops: OsFileOps, path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` so a crash leaves either the old or the new file, never a mix.
 
     Write a temporary file in the same directory, fsync it, rename it over ``path``, fsync the

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import msgpack
 
-from hive_runtime.storage.errors import CorruptLogError
+from hive_runtime.storage.errors import CorruptLogError, DiskFullError
 from hive_runtime.storage.fileops import OsFileOps, write_file_atomically
+from hive_runtime.storage.metrics import StorageMetrics
 from hive_runtime.storage.record import crc32c
 
 HARD_STATE_FILE = "hardstate"
@@ -59,9 +60,12 @@ def decode_hard_state(raw: bytes, *, path: Path) -> HardState:
 class HardStateFile:
     """Loads and atomically saves :class:`HardState` in ``directory``."""
 
-    def __init__(self, directory: Path, *, file_ops: OsFileOps | None = None) -> None:
+    def __init__(
+        self, directory: Path, *, file_ops: OsFileOps | None = None, metrics: StorageMetrics | None = None
+    ) -> None:
         self.path = Path(directory) / HARD_STATE_FILE
         self._ops = file_ops if file_ops is not None else OsFileOps()
+        self.metrics = metrics if metrics is not None else StorageMetrics()
         self._ops.makedirs(self.path.parent)
 
     def load(self) -> HardState:
@@ -71,5 +75,13 @@ class HardStateFile:
         return decode_hard_state(self._ops.read_bytes(self.path), path=self.path)
 
     def save(self, state: HardState) -> None:
-        """Durably replace the saved state (returns after the rename is fsynced)."""
-        write_file_atomically(self._ops, self.path, encode_hard_state(state))
+        """Durably replace the saved state (returns after the rename is fsynced).
+
+        Raises :class:`DiskFullError` (counted; the old state is intact) or
+        :class:`StorageFailedError`.
+        """
+        try:
+            write_file_atomically(self._ops, self.path, encode_hard_state(state))
+        except DiskFullError:
+            self.metrics.disk_full.inc()
+            raise

@@ -35,7 +35,7 @@ class NodeStorage:
         self.metrics = metrics if metrics is not None else StorageMetrics()
         ops = file_ops if file_ops is not None else OsFileOps()
         self.snapshots = SnapshotStore(self.data_dir / "snapshots", file_ops=ops, metrics=self.metrics)
-        self._hard_state_file = HardStateFile(self.data_dir, file_ops=ops)
+        self._hard_state_file = HardStateFile(self.data_dir, file_ops=ops, metrics=self.metrics)
         self._hard_state = self._hard_state_file.load()
         self._snapshot = self.snapshots.latest()
         self.wal = WriteAheadLog(

@@ -8,7 +8,6 @@ the data. Files are written atomically (temp, fsync, rename, fsync directory); t
 
 from __future__ import annotations
 
-import errno
 import re
 import struct
 from dataclasses import dataclass
@@ -118,10 +117,8 @@ class SnapshotStore:
         path = self.directory / snapshot_file_name(snapshot.meta)
         try:
             write_file_atomically(self._ops, path, encode_snapshot(snapshot))
-        except OSError as error:
-            if error.errno == errno.ENOSPC:
-                self.metrics.disk_full.inc()
-                raise DiskFullError(f"disk full writing snapshot {path.name}") from error
+        except DiskFullError:
+            self.metrics.disk_full.inc()
             raise
         for _, _, old in self.list()[: -self.keep]:
             self._ops.unlink(old)
