@@ -23,6 +23,7 @@ class SimConfig:
     max_entries_per_message: int | None = None
     fault_point_crash: float | None = None  # crash chance at vote / election / commit fault points
     check_linearizability: bool = True
+    check_invariants: bool = True  # the direct Raft safety checks of sim/invariants.py
     linearizability_time_limit_s: float = 10.0
     trace_length: int = 60
 

@@ -78,7 +78,7 @@ class Simulation:
         self._hash = seed
         self.trace: deque[tuple[int, str, Any, Any]] = deque(maxlen=config.trace_length)
         self.network = SimNetwork(random.Random(self.rng.getrandbits(64)))
-        self.monitor = SafetyMonitor()
+        self.monitor = SafetyMonitor(enabled=config.check_invariants)
         self.nodes: dict[int, SimNode] = {}
         # Swarm testing of the configuration too: drivers may turn these off.
         self.pre_vote = self.rng.random() < 0.7
