@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ipaddress
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,21 @@ from hive_testbed.api.errors import ApiError
 from hive_testbed.api.resources import ResourceType
 from hive_testbed.node.cpus import CPUSET_ANNOTATION, EXCLUSIVE_ANNOTATION, CpuAllocator, render_cpuset
 from hive_testbed.node.pod import PODS, PodRuntime
+
+
+def default_images() -> dict[str, list[str]]:
+    """Every ``hive-runtime:<version>`` image runs ``hive runtime serve`` reporting that version."""
+    return {
+        "hive-runtime": [
+            sys.executable,
+            "-m",
+            "hive_cli.main",
+            "runtime",
+            "serve",
+            "--set",
+            'version="{tag}"',
+        ]
+    }
 
 
 class NodeAgent:
@@ -41,7 +57,7 @@ class NodeAgent:
         self.core = core
         self.root = root
         self.node_name = node_name
-        self.images = dict(images or {})
+        self.images = default_images() | dict(images or {})
         self.restart_backoff = restart_backoff
         self.max_backoff = max_backoff
         self.sync_seconds = sync_seconds
