@@ -14,9 +14,9 @@ from hive_runtime.platform import CpuSet, freeze_after_warmup, pin_current_threa
 
 CHILD = textwrap.dedent(
     """
-    import json, os, sys, threading
+    import asyncio, json, os, sys, threading
     from concurrent.futures import ThreadPoolExecutor
-    from hive_runtime.platform import pin_current_thread, keep_off_pinned_core
+    from hive_runtime.platform import pin_current_thread, keep_off_pinned_core, thread_pool_off_pinned_core
 
     started = threading.Event()
     stop = threading.Event()
@@ -29,11 +29,17 @@ CHILD = textwrap.dedent(
     report = pin_current_thread(mode=sys.argv[1])
     pool = ThreadPoolExecutor(1, initializer=keep_off_pinned_core)
     pool_affinity = pool.submit(lambda: sorted(os.sched_getaffinity(0))).result()
+
+    async def in_loop():
+        asyncio.get_running_loop().set_default_executor(thread_pool_off_pinned_core())
+        return await asyncio.to_thread(lambda: sorted(os.sched_getaffinity(0)))
+    to_thread_affinity = asyncio.run(in_loop())
     print(json.dumps({
         "report": report.__dict__,
         "main": sorted(os.sched_getaffinity(0)),
         "background": sorted(os.sched_getaffinity(thread.native_id)),
         "pool": pool_affinity,
+        "to_thread": to_thread_affinity,
     }))
     stop.set()
     pool.shutdown()
@@ -59,6 +65,7 @@ def test_force_pins_loop_thread_and_moves_others_off() -> None:
     assert outcome["main"] == [core]
     assert core not in outcome["background"]  # type: ignore[operator]
     assert core not in outcome["pool"]  # type: ignore[operator]
+    assert core not in outcome["to_thread"]  # type: ignore[operator]
     assert report["other_threads_moved"] >= 1
 
 

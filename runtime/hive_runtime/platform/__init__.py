@@ -8,6 +8,7 @@ from hive_runtime.platform.pinning import (
     keep_off_pinned_core,
     move_other_threads_off,
     pin_current_thread,
+    thread_pool_off_pinned_core,
     unpin_current_thread,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "parse_cpu_list",
     "pin_current_thread",
     "read_cpuset",
+    "thread_pool_off_pinned_core",
     "unpin_current_thread",
 ]

@@ -9,13 +9,15 @@ Policy (``mode``):
 On one core, or a shared pool in ``auto``, the process runs unpinned and the report says why.
 
 Threads created later inherit the affinity of the thread that creates them, so a thread pool
-started from a pinned loop thread must call :func:`keep_off_pinned_core` in its initializer.
+started from a pinned loop thread must call :func:`keep_off_pinned_core` in its initializer;
+:func:`thread_pool_off_pinned_core` builds one to install as the loop's default executor.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -85,6 +87,18 @@ def keep_off_pinned_core() -> None:
     """Thread initializer: run this thread on the non-pinned cores (no-op when nothing is pinned)."""
     if _pinned_core is not None and _other_cores:
         os.sched_setaffinity(0, _other_cores)
+
+
+def thread_pool_off_pinned_core(max_workers: int | None = None) -> ThreadPoolExecutor:
+    """A thread pool whose threads avoid the pinned core.
+
+    Install it as the loop's default executor (``loop.set_default_executor(...)``) so
+    ``asyncio.to_thread`` work, such as the WAL's fdatasync, runs beside the event loop rather than
+    on its core (threads otherwise inherit the pinned loop thread's single-core affinity).
+    """
+    return ThreadPoolExecutor(
+        max_workers=max_workers, thread_name_prefix="hive-worker", initializer=keep_off_pinned_core
+    )
 
 
 def unpin_current_thread(cpuset: CpuSet | None = None) -> None:
