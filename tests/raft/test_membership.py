@@ -13,6 +13,7 @@ from hive_runtime.raft import (
     ProposalDropped,
     Role,
 )
+from hive_runtime.raft.types import ConfState, decode_conf_entry, encode_conf_entry
 from hive_runtime.sim.memory_cluster import MemoryCluster
 
 
@@ -114,3 +115,21 @@ def test_truncated_config_entry_reverts_the_membership() -> None:
     for _ in range(5):
         cluster.tick()
     assert cluster.nodes[1].conf.learners == frozenset()
+
+
+def test_conf_entry_carries_the_change_and_the_full_membership() -> None:
+    # A node joining with an empty log learns the whole membership from one entry (§4.1, §4.2.1).
+    change = ConfChange(ConfChangeKind.ADD_VOTER, 7)
+    result = ConfState(frozenset({1, 2, 7}), frozenset({9}))
+    assert decode_conf_entry(encode_conf_entry(change, result)) == (change, result)
+    with pytest.raises(ValueError):
+        decode_conf_entry(encode_conf_entry(change, result)[:-3])
+
+
+def test_learner_ignores_timeout_now() -> None:
+    # Thesis §4.2.1: learners never start elections, even when asked to (§3.10).
+    cluster = MemoryCluster(3, learners=(4,))
+    leader = cluster.elect(1)
+    learner = cluster.nodes[4]
+    learner.step(Message(MessageType.TIMEOUT_NOW, 1, 4, leader.term))
+    assert learner.role is Role.FOLLOWER and learner.term == leader.term

@@ -11,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hive_runtime.raft import Message, MessageType, SnapshotChunk, WireFormatError
-from hive_runtime.raft.types import ConfState, Entry, EntryKind, SnapshotMeta
+from hive_runtime.raft.types import (
+    ConfChange,
+    ConfChangeKind,
+    ConfState,
+    Entry,
+    EntryKind,
+    SnapshotMeta,
+    encode_conf_entry,
+)
 
 ids = st.integers(min_value=1, max_value=2**63 - 1)
 naturals = st.integers(min_value=0, max_value=2**63 - 1)
@@ -50,8 +58,12 @@ def messages(draw: st.DrawFn) -> Message:
         terms = sorted(draw(st.lists(st.integers(min_value=log_term, max_value=term), max_size=4)))
         kinds = draw(st.lists(st.sampled_from(EntryKind), min_size=len(terms), max_size=len(terms)))
         datas = draw(st.lists(st.binary(max_size=32), min_size=len(terms), max_size=len(terms)))
+        conf = encode_conf_entry(
+            ConfChange(ConfChangeKind.ADD_LEARNER, 4), ConfState(frozenset({1, 2}), frozenset({4}))
+        )
         entries = tuple(
-            Entry(t, index + 1 + i, k, d) for i, (t, k, d) in enumerate(zip(terms, kinds, datas, strict=True))
+            Entry(t, index + 1 + i, k, conf if k is EntryKind.CONF_CHANGE else d)
+            for i, (t, k, d) in enumerate(zip(terms, kinds, datas, strict=True))
         )
     snapshot = None
     if kind is MessageType.SNAPSHOT:
@@ -107,6 +119,7 @@ def _valid() -> list[Any]:
         (7, [[3, 5, 0, b""]]),  # entry not right after index 0
         (7, [[4, 1, 0, b""]]),  # entry term above the message term
         (1, 8),  # SNAPSHOT without a chunk (and with entries)
+        (7, [[3, 1, 1, b"garbage"]]),  # membership change entry that does not decode
         (4, True),  # bools are not ints on the wire
         (6, 2**64),  # beyond 64 bits
     ],

@@ -12,7 +12,7 @@ from enum import IntEnum
 from typing import Any
 
 from hive_runtime.raft.errors import WireFormatError
-from hive_runtime.raft.types import ConfState, Entry, EntryKind, SnapshotMeta
+from hive_runtime.raft.types import ConfState, Entry, EntryKind, SnapshotMeta, decode_conf_entry
 
 WIRE_VERSION = 1
 _MAX_ID = 2**63 - 1
@@ -210,7 +210,13 @@ def _entry(raw: Any) -> Entry:
     index = _int(raw[1], "entry index")
     if index == 0:
         raise WireFormatError("entry index must be positive")
-    return Entry(_int(raw[0], "entry term"), index, EntryKind(kind), _bytes(raw[3], "entry data"))
+    data = _bytes(raw[3], "entry data")
+    if kind == EntryKind.CONF_CHANGE:
+        try:
+            decode_conf_entry(data)
+        except ValueError as error:
+            raise WireFormatError(f"malformed membership change entry: {error}") from None
+    return Entry(_int(raw[0], "entry term"), index, EntryKind(kind), data)
 
 
 def _ids(raw: Any, name: str) -> frozenset[int]:
