@@ -45,6 +45,19 @@ def test_many_writers_share_syncs(tmp_path: Path) -> None:
     assert WriteAheadLog(tmp_path).last_index() == 1280
 
 
+def test_syncs_in_a_thread_while_segments_rotate(tmp_path: Path) -> None:
+    """fdatasync runs in a worker thread while the loop keeps appending and rotating segments."""
+    wal = WriteAheadLog(tmp_path, segment_bytes=4096)
+    _, durable = asyncio.run(_run_writers(wal, writers=32, per_writer=40))
+    assert sorted(durable) == list(range(1, 1281))
+    wal.close()
+    segments = sorted(tmp_path.glob("*.wal"))
+    assert len(segments) > 10
+    reopened = WriteAheadLog(tmp_path, segment_bytes=4096)
+    assert reopened.last_index() == 1280
+    assert reopened.recovery.torn_bytes_truncated == 0
+
+
 def test_sync_failure_fails_every_waiter(
     tmp_path: Path, make_entries: Factory, failing_sync_ops: type
 ) -> None:
