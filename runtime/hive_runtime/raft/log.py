@@ -130,9 +130,6 @@ class RaftLog:
     def entries_from(self, lo: int, max_count: int) -> list[Entry]:
         return self.slice(lo, self.last_index() + 1, max_count)
 
-    def unstable_entries(self) -> list[Entry]:
-        return list(self.unstable.entries)
-
     # -- appending --------------------------------------------------------------------------
     def append(self, entries: list[Entry]) -> int:
         if entries:
@@ -158,19 +155,6 @@ class RaftLog:
                 break
             index -= 1
         return index
-
-    def maybe_append(self, index: int, log_term: int, commit: int, entries: tuple[Entry, ...]) -> int | None:
-        """Follower side of AppendEntries; returns the last new index or None on mismatch."""
-        if not self.match_term(index, log_term):
-            return None
-        last_new = index + len(entries)
-        conflict = self.find_conflict(entries)
-        if conflict:
-            if conflict <= self.committed:
-                raise SafetyViolation(f"entry {conflict} conflicts with committed prefix {self.committed}")
-            self.append(list(entries[conflict - index - 1 :]))
-        self.commit_to(min(commit, last_new))
-        return last_new
 
     def commit_to(self, index: int) -> None:
         if index > self.committed:

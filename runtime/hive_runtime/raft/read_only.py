@@ -48,6 +48,3 @@ class ReadOnlyQueue:
 
     def last_context(self) -> bytes:
         return self._queue[-1] if self._queue else b""
-
-    def __len__(self) -> int:
-        return len(self._queue)
