@@ -204,15 +204,32 @@ class LocalCluster:
     async def wait_ready(self, *, node_ids: list[int] | None = None, within: float = 30.0) -> int:
         """Wait until every given running node is ready and they agree on a leader; returns it."""
         wanted = node_ids if node_ids is not None else [n for n in self.nodes if self.is_running(n)]
-        async with asyncio.timeout(within):
-            while True:
-                probes = await asyncio.gather(*(self.probe(node_id) for node_id in wanted))
-                leaders = {probe.get("leader") for probe in probes if probe}
-                if all(probe and probe.get("ready") for probe in probes) and len(leaders) == 1:
-                    leader = leaders.pop()
-                    if isinstance(leader, int) and self.is_running(leader):
-                        return leader
-                await asyncio.sleep(0.05)
+        probes: list[dict[str, Any] | None] = []
+        try:
+            async with asyncio.timeout(within):
+                while True:
+                    probes = list(await asyncio.gather(*(self.probe(node_id) for node_id in wanted)))
+                    leaders = {probe.get("leader") for probe in probes if probe}
+                    if all(probe and probe.get("ready") for probe in probes) and len(leaders) == 1:
+                        leader = leaders.pop()
+                        if isinstance(leader, int) and self.is_running(leader):
+                            return leader
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            details = [
+                f"node {node_id}: running={self.is_running(node_id)} probe={probe}"
+                for node_id, probe in zip(wanted, probes, strict=False)
+            ]
+            tails = [f"--- node {n} log tail:\n{self.log_tail(n)}" for n in wanted]
+            raise TimeoutError(
+                f"cluster not ready within {within}s:\n" + "\n".join(details + tails)
+            ) from None
+
+    def log_tail(self, node_id: int, lines: int = 15) -> str:
+        path = self.nodes[node_id].log_path
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else "(no log)"
+        )
 
     async def statuses(self) -> dict[int, dict[str, Any]]:
         result = {}
