@@ -63,6 +63,13 @@ class LocalCluster:
         for node_id in range(1, self.replicas + 1):
             self.nodes[node_id] = self._prepare(node_id, initial=list(range(1, self.replicas + 1)))
 
+    def add_member(self, node_id: int) -> LocalNode:
+        """Prepare (not start) a node that will join the running cluster as a learner."""
+        if node_id in self.nodes:
+            raise ValueError(f"node {node_id} already exists")
+        self.nodes[node_id] = self._prepare(node_id, initial=list(range(1, self.replicas + 1)))
+        return self.nodes[node_id]
+
     def config_name(self, node_id: int) -> str:
         return f"{self.cluster}-{node_id - 1}"
 

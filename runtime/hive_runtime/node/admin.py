@@ -158,7 +158,15 @@ def admin_app(node: RuntimeNode) -> web.Application:
         return int(text)
 
     async def promote(request: web.Request) -> web.Response:
-        return await change_membership(raft.ConfChange(raft.ConfChangeKind.ADD_VOTER, _member_id(request)))
+        member = _member_id(request)
+        status = node.driver.status()
+        if node.driver.is_leader and member in status.conf_state.learners:
+            behind = status.last_index - status.match_index.get(member, 0)
+            if behind > node.config.ready_max_lag_entries:
+                raise web.HTTPConflict(
+                    text=f"learner {member} is {behind} entries behind; promote it once caught up"
+                )
+        return await change_membership(raft.ConfChange(raft.ConfChangeKind.ADD_VOTER, member))
 
     async def remove(request: web.Request) -> web.Response:
         return await change_membership(raft.ConfChange(raft.ConfChangeKind.REMOVE, _member_id(request)))
