@@ -15,10 +15,12 @@ from hive_operator.pki import (
     Identity,
     IdentityError,
     Role,
+    certificate_info,
     create_ca,
     identity_from_certificate,
     identity_from_der,
     issue_certificate,
+    pod_dns_names,
     renewal_due,
     renewal_time,
 )
@@ -113,3 +115,18 @@ def test_rotation_schedule() -> None:
     assert short == NOW + timedelta(hours=2)
     with pytest.raises(ValueError):
         renewal_time(not_before=NOW, not_after=NOW, renew_before=renew_before)
+
+
+def test_certificate_info_for_the_rotation_planner(ca: CertificateAuthority) -> None:
+    identity = Identity(namespace="prod", cluster="alpha", role=Role.PEER, name="alpha-0")
+    dns = pod_dns_names(pod="alpha-0", service="alpha-peers", namespace="prod")
+    assert dns[-1] == "alpha-0.alpha-peers.prod.svc.cluster.local"
+    issued = issue_certificate(ca, identity, now=NOW, valid_for=timedelta(days=30), dns_names=dns)
+    info = certificate_info(issued.certificate_pem)
+    assert info.identity == identity
+    assert info.serial_hex == issued.serial_hex
+    assert (info.not_before, info.not_after) == (NOW - timedelta(minutes=1), NOW + timedelta(days=30))
+    assert "hive-ca prod/alpha" in info.issuer
+    assert certificate_info(ca.certificate_pem).identity is None
+    with pytest.raises(ValueError):
+        certificate_info(b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")

@@ -5,7 +5,15 @@ operator (which stores the results in Secrets) and the runtime (which parses pee
 share one definition of what a certificate says about its holder.
 """
 
-from hive_operator.pki.authority import CertificateAuthority, IssuedCertificate, create_ca, issue_certificate
+from hive_operator.pki.authority import (
+    CertificateAuthority,
+    CertificateInfo,
+    IssuedCertificate,
+    certificate_info,
+    create_ca,
+    issue_certificate,
+    pod_dns_names,
+)
 from hive_operator.pki.identity import (
     Identity,
     IdentityError,
@@ -17,14 +25,17 @@ from hive_operator.pki.rotation import renewal_due, renewal_time
 
 __all__ = [
     "CertificateAuthority",
+    "CertificateInfo",
     "Identity",
     "IdentityError",
     "IssuedCertificate",
     "Role",
+    "certificate_info",
     "create_ca",
     "identity_from_certificate",
     "identity_from_der",
     "issue_certificate",
+    "pod_dns_names",
     "renewal_due",
     "renewal_time",
 ]

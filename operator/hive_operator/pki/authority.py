@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from hive_runtime.identity import Identity
+from hive_runtime.identity import Identity, IdentityError, identity_from_certificate
 
 
 def _private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -69,6 +69,41 @@ class IssuedCertificate:
     @property
     def serial_hex(self) -> str:
         return format(self.certificate.serial_number, "x")
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    """What the rotation planner needs to know about a certificate found in a Secret."""
+
+    serial_hex: str
+    not_before: datetime
+    not_after: datetime
+    identity: Identity | None  # None for a CA or a certificate without a Hive identity
+    issuer: str
+
+
+def certificate_info(certificate_pem: bytes) -> CertificateInfo:
+    """Parse a PEM certificate into :class:`CertificateInfo` (``ValueError`` if it is not one)."""
+    certificate = x509.load_pem_x509_certificate(certificate_pem)
+    try:
+        identity: Identity | None = identity_from_certificate(certificate)
+    except IdentityError:
+        identity = None
+    return CertificateInfo(
+        serial_hex=format(certificate.serial_number, "x"),
+        not_before=certificate.not_valid_before_utc,
+        not_after=certificate.not_valid_after_utc,
+        identity=identity,
+        issuer=certificate.issuer.rfc4514_string(),
+    )
+
+
+def pod_dns_names(
+    *, pod: str, service: str, namespace: str, cluster_domain: str = "cluster.local"
+) -> list[str]:
+    """DNS SANs of a StatefulSet pod behind a headless Service (short to fully qualified)."""
+    base = f"{pod}.{service}.{namespace}.svc"
+    return [pod, f"{pod}.{service}", f"{pod}.{service}.{namespace}", base, f"{base}.{cluster_domain}"]
 
 
 def create_ca(*, common_name: str, now: datetime, valid_for: timedelta) -> CertificateAuthority:
