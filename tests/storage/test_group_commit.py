@@ -7,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-from hive_runtime.storage import GroupCommitter, LogEntry, StorageFailedError, WriteAheadLog
+from hive_runtime.storage import GroupCommitter, LogEntry, StorageFailedError, StorageMetrics, WriteAheadLog
 
 Factory = Callable[..., list[LogEntry]]
 
@@ -37,10 +38,13 @@ async def _run_writers(wal: WriteAheadLog, writers: int, per_writer: int) -> tup
 
 
 def test_many_writers_share_syncs(tmp_path: Path) -> None:
-    wal = WriteAheadLog(tmp_path)
+    registry = CollectorRegistry()
+    wal = WriteAheadLog(tmp_path, metrics=StorageMetrics(registry))
     committer, durable = asyncio.run(_run_writers(wal, writers=64, per_writer=20))
     assert sorted(durable) == list(range(1, 1281))
     assert committer.syncs < 1280 / 4  # batching happened
+    assert registry.get_sample_value("hive_wal_sync_batch_entries_sum") == 1280
+    assert registry.get_sample_value("hive_wal_sync_batch_entries_count") == committer.syncs
     wal.close()
     assert WriteAheadLog(tmp_path).last_index() == 1280
 

@@ -32,6 +32,12 @@ class StorageMetrics:
             buckets=FSYNC_BUCKETS,
             registry=self.registry,
         )
+        self.sync_batch_entries = Histogram(
+            "hive_wal_sync_batch_entries",
+            "Entries made durable by one fdatasync (the group-commit batch)",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096),
+            registry=self.registry,
+        )
         self.appended_entries = Counter(
             "hive_wal_appended_entries", "Entries appended to the WAL", registry=self.registry
         )

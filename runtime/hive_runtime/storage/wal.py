@@ -170,6 +170,8 @@ class WriteAheadLog:
                 self._fail(error)
                 raise StorageFailedError(f"fdatasync of the WAL failed: {error}") from error
             self.metrics.fsync_seconds.observe(time.perf_counter() - started)
+            if target > self._synced_index:
+                self.metrics.sync_batch_entries.observe(target - self._synced_index)
             self._synced_index = max(self._synced_index, target)
             return self._synced_index
 
