@@ -42,12 +42,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="TEST-ONLY: plant a known Raft bug (commit-old-term-by-counting, skip-persist-vote, "
         "grant-two-votes, apply-before-commit) to see the harness catch it",
     )
+    parser.add_argument(
+        "--fault-point-crash",
+        type=float,
+        default=None,
+        metavar="P",
+        help="pin the crash probability at the vote/election/commit fault points (default: per seed)",
+    )
+    parser.add_argument(
+        "--max-entries-per-message",
+        type=int,
+        default=None,
+        metavar="N",
+        help="pin the entries per append message (default: per seed)",
+    )
     parser.set_defaults(handler=_run)
 
 
 def _replay_command(seed: int, args: argparse.Namespace) -> str:
-    bugs = "".join(f" --plant-bug {bug}" for bug in args.plant_bug)
-    return f"hive sim --seeds {seed}-{seed} --nodes {args.nodes} --steps {args.steps}{bugs}"
+    extra = "".join(f" --plant-bug {bug}" for bug in args.plant_bug)
+    if args.fault_point_crash is not None:
+        extra += f" --fault-point-crash {args.fault_point_crash}"
+    if args.max_entries_per_message is not None:
+        extra += f" --max-entries-per-message {args.max_entries_per_message}"
+    return f"hive sim --seeds {seed}-{seed} --nodes {args.nodes} --steps {args.steps}{extra}"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -59,7 +77,13 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"error: {error}")
         return 2
-    config = SimConfig(nodes=args.nodes, steps=args.steps, planted_bugs=bugs)
+    config = SimConfig(
+        nodes=args.nodes,
+        steps=args.steps,
+        planted_bugs=bugs,
+        fault_point_crash=args.fault_point_crash,
+        max_entries_per_message=args.max_entries_per_message,
+    )
     totals: dict[str, Any] = {
         "seeds": 0,
         "violations": 0,

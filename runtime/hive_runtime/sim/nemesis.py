@@ -49,6 +49,7 @@ class Nemesis:
         sim = self.sim
         if kind == _NEMESIS:
             self._act()
+            sim.trace.append((sim.now, "nemesis", self.last_action, None))
             sim.schedule(self.rng.randint(*self.interval_us), _NEMESIS)
         elif kind == _RESTART:
             node = sim.nodes[a]
@@ -72,8 +73,6 @@ class Nemesis:
                 sim.schedule(self.rng.randint(50_000, 500_000), _FLAP, a - 1)
 
     def describe(self, name: str, a: Any, b: Any) -> str:
-        if name == "nemesis":
-            return self.last_action
         return f"node={a}" if name in ("restart", "stop") else f"toggles_left={a}"
 
     def on_conf_applied(self, entry: Entry) -> None:

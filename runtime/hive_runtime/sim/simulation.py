@@ -192,7 +192,7 @@ class Simulation:
             self._hash = hash(
                 (self._hash, self.now, kind, a if isinstance(a, int) else 0, b if isinstance(b, int) else 0)
             )
-        if kind not in (TICK, CLIENT):
+        if kind not in (TICK, CLIENT, NEMESIS, CHECK):
             self.trace.append((self.now, _EVENT_NAMES[kind], a, b))
         if kind == TICK:
             node = self.nodes[a]
@@ -219,12 +219,16 @@ class Simulation:
                     self._record_commit(node, ready.hard_state.commit)
                 if crash == "before":
                     self.nemesis.crash(a)
-                    self.trace.append((self.now, "nemesis", None, None))
+                    self.trace.append(
+                        (self.now, "nemesis", f"{self.nemesis.last_action} at a fault point", None)
+                    )
                     return
                 self._finish_ready(node, ready)
                 if crash == "after":
                     self.nemesis.crash(a)
-                    self.trace.append((self.now, "nemesis", None, None))
+                    self.trace.append(
+                        (self.now, "nemesis", f"{self.nemesis.last_action} at a fault point", None)
+                    )
                     return
                 self.pump(node)
         elif kind == CLIENT:
@@ -282,7 +286,6 @@ class Simulation:
             return
         record = self.workload.new_op(client, self.now)
         index = client.client_id - 1
-        self.trace.append((self.now, "client", client.target, record))
         node = self.nodes.get(client.target)
         if node is None or node.raft is None:
             record.dropped = True
@@ -308,6 +311,7 @@ class Simulation:
             client.target = hint if hint is not None and hint in self.nodes else self._random_member()
             self.schedule(self.rng.randint(1_000, 20_000 if hint else 200_000), CLIENT, index)
             return
+        self.trace.append((self.now, "invoke", client.target, record))
         self.schedule(self.config.client_timeout_us, TIMEOUT, index, record.ref)
         self.pump(node)
 
@@ -327,6 +331,7 @@ class Simulation:
             elif record.kind is OpKind.CAS:
                 assert isinstance(result, bool)
                 record.output = result
+        self.trace.append((self.now, "complete", node.node_id, record))
         client = self.workload.clients[record.client - 1]
         if client.current is record:
             client.current = None
@@ -356,10 +361,17 @@ class Simulation:
             )
         if name in ("tick", "fsync"):
             return f"{stamp} {name} node={a}"
-        if name == "client":
-            return f"{stamp} invoke at node {a}: {b.to_operation().describe()}"
+        if name == "invoke":
+            body = b.to_operation().describe().split(" -> ")[0].split(" [")[0]
+            return f"{stamp} node {a} accepts op {b.ref} from {body}"
+        if name == "complete":
+            if b.dropped:
+                return f"{stamp} node {a}: op {b.ref} lost (its entry was overwritten)"
+            return f"{stamp} node {a} completes op {b.ref}: {b.to_operation().describe()}"
         if name == "timeout":
             return f"{stamp} client {a + 1} times out (op {b})"
+        if name == "nemesis":
+            return f"{stamp} nemesis: {a}"
         return f"{stamp} {name} {self.nemesis.describe(name, a, b)}"
 
 
