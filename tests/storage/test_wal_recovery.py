@@ -113,3 +113,16 @@ def test_torn_tail_found_by_random_cut_points(tmp_path: Path, make_entries: Fact
         (directory / f"{1:020d}.wal").write_bytes(raw[:cut])
         expected = sum(1 for boundary in boundaries[1:] if boundary <= cut)
         assert WriteAheadLog(directory).last_index() == expected
+
+
+def test_bad_crc_followed_only_by_zero_blocks_is_torn(tmp_path: Path, make_entries: Factory) -> None:
+    """The last write half landed and the filesystem shows the rest of its block as zeros."""
+    entries = _write_log(tmp_path, make_entries)
+    segment = _only_segment(tmp_path)
+    raw = segment.read_bytes()
+    last = len(encode_record(entries[-1]))
+    damaged = raw[: len(raw) - last + 12] + b"\0" * (last - 12) + b"\0" * 100
+    segment.write_bytes(damaged)
+    wal = WriteAheadLog(tmp_path)
+    assert wal.last_index() == 19
+    assert wal.recovery.torn_bytes_truncated == last + 100

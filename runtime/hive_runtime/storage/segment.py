@@ -1,9 +1,9 @@
 """Reading one WAL segment file back and deciding what a damaged end means.
 
 Recovery rules (see docs/runtime-internals.md):
-- a record cut short by end-of-file, a bad CRC on the very last record, or an all-zero tail is a
-  *torn tail* of the last segment: the write was in flight at the crash and was never
-  acknowledged, so it is truncated away;
+- a record cut short by end-of-file, a bad CRC on a record followed by nothing or only zero
+  bytes, or an all-zero tail is a *torn tail* of the last segment: the write was in flight at the
+  crash and was never acknowledged, so it is truncated away;
 - the same damage in any segment but the last, a bad record followed by more bytes, or an index
   that does not follow its predecessor is *corruption*: :class:`CorruptLogError`, never a guess.
 """
@@ -24,6 +24,13 @@ from hive_runtime.storage.record import (
 )
 
 SEGMENT_SUFFIX = ".wal"
+
+
+def _all_zero(raw: bytes, start: int | None) -> bool:
+    """True when ``raw[start:]`` is empty or only zero bytes (blocks a crash left unwritten)."""
+    if start is None:
+        return False
+    return raw.count(0, start) == len(raw) - start
 
 
 def segment_name(first_index: int) -> str:
@@ -72,11 +79,10 @@ def scan_segment(raw: bytes, *, path: Path, expected_first_index: int | None, is
             next_index += 1
             offset = decoded.end_offset
             continue
-        tail = raw[offset:]
         torn = (
             decoded.problem == RecordProblem.TRUNCATED
-            or (decoded.problem == RecordProblem.BAD_CRC and decoded.end_offset == len(raw))
-            or tail.count(0) == len(tail)
+            or (decoded.problem == RecordProblem.BAD_CRC and _all_zero(raw, decoded.end_offset))
+            or _all_zero(raw, offset)
         )
         if not torn:
             raise CorruptLogError(
