@@ -21,10 +21,10 @@ CASES: list[tuple[PlantedBug, int, int, dict[str, Any]]] = [
     (PlantedBug.GRANT_TWO_VOTES, 5, 100, {}),
     (PlantedBug.APPLY_BEFORE_COMMIT, 3, 100, {}),  # §5.3: apply only committed entries
     (PlantedBug.APPLY_BEFORE_COMMIT, 5, 100, {}),
-    (PlantedBug.SKIP_PERSIST_VOTE, 3, 200, AGGRESSIVE),  # Figure 2: votedFor is persistent
-    (PlantedBug.SKIP_PERSIST_VOTE, 5, 200, AGGRESSIVE),
-    (PlantedBug.COMMIT_OLD_TERM_BY_COUNTING, 3, 200, {**AGGRESSIVE, "max_entries_per_message": 1}),  # §5.4.2
-    (PlantedBug.COMMIT_OLD_TERM_BY_COUNTING, 5, 200, {**AGGRESSIVE, "max_entries_per_message": 1}),
+    (PlantedBug.SKIP_PERSIST_VOTE, 3, 600, AGGRESSIVE),  # Figure 2: votedFor is persistent
+    (PlantedBug.SKIP_PERSIST_VOTE, 5, 600, AGGRESSIVE),
+    (PlantedBug.COMMIT_OLD_TERM_BY_COUNTING, 3, 600, {**AGGRESSIVE, "max_entries_per_message": 1}),  # §5.4.2
+    (PlantedBug.COMMIT_OLD_TERM_BY_COUNTING, 5, 600, {**AGGRESSIVE, "max_entries_per_message": 1}),
 ]
 
 
