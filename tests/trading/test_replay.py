@@ -136,3 +136,22 @@ def test_timestamps_are_clamped_to_be_monotonic() -> None:
     assert machine.last_ts_us == 1_000
     out = machine.execute(NewOrderSingle(900, "a", "c", "X", 1, 2, 1, 100))
     assert out.reports[0].transact_time_us == 1_000
+
+
+def test_applying_commands_creates_no_reference_cycles() -> None:
+    """The benchmark's GC tuning (cyclic collector off on the hot path) relies on this."""
+    import gc
+
+    log = [*random_log(5, 3000), b"\xff\x00garbage", b"\x93\x01\x01\x01"]
+    machine = TradingStateMachine()
+    gc.collect()
+    gc.disable()
+    try:
+        for index, data in enumerate(log, start=1):
+            machine.apply(index, data)
+        machine.take_audit()
+        machine.snapshot()
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert found == 0
