@@ -19,7 +19,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
-from hive_operator.pki.identity import Role
+from hive_runtime.identity import Role
 from hive_runtime.trading import Command, Outcome, decode_outcome, encode_command
 from hive_runtime.transport import (
     AccessDenied,
@@ -78,6 +78,55 @@ class _Redirect(Exception):
         self.leader = leader
 
 
+class _Link:
+    """One connection with the requests in flight on it, matched to replies by request id."""
+
+    def __init__(self, connection: FrameConnection) -> None:
+        self.connection = connection
+        self.closed = False
+        self._retired = False
+        self._waiting: dict[int, asyncio.Future[Frame]] = {}
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    def expect(self, request_id: int) -> asyncio.Future[Frame]:
+        future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        return future
+
+    def forget(self, request_id: int) -> None:
+        self._waiting.pop(request_id, None)
+
+    def retire(self) -> None:
+        self._retired = True
+        if not self._waiting:
+            self._reader.cancel()
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                frame = await self.connection.receive()
+                request_id = frame.payload.get("id") if isinstance(frame.payload, dict) else None
+                future = self._waiting.pop(request_id, None) if isinstance(request_id, int) else None
+                if future is not None and not future.done():
+                    future.set_result(frame)
+                if self._retired and not self._waiting:
+                    return
+        except (ConnectionClosed, FrameError, OSError):
+            pass
+        finally:
+            self.closed = True
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_exception(ConnectionClosed("connection lost"))
+            self._waiting.clear()
+            await self.connection.close()
+
+    async def close(self) -> None:
+        self._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+
 class Client:
     """Async client; use ``async with Client(...) as client``."""
 
@@ -102,9 +151,7 @@ class Client:
         self._ids = count(1)
         self._target = 0
         self._preferred: tuple[str, int] | None = None
-        self._connection: FrameConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._waiting: dict[int, asyncio.Future[Frame]] = {}
+        self._link: _Link | None = None
         self._connect_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Client:
@@ -118,23 +165,21 @@ class Client:
 
     # -- connection management ---------------------------------------------------------------------
     async def _drop(self) -> None:
-        connection, self._connection = self._connection, None
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
-        for future in self._waiting.values():
-            if not future.done():
-                future.set_exception(ConnectionClosed("connection dropped"))
-        self._waiting.clear()
-        if connection is not None:
-            await connection.close()
+        """Close the current connection; requests in flight on it fail with ConnectionClosed."""
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()
 
-    async def _ensure(self) -> FrameConnection:
+    def _retire(self) -> None:
+        """Stop sending on the current connection but let the replies in flight on it arrive."""
+        link, self._link = self._link, None
+        if link is not None:
+            link.retire()
+
+    async def _ensure(self) -> _Link:
         async with self._connect_lock:
-            if self._connection is not None:
-                return self._connection
+            if self._link is not None and not self._link.closed:
+                return self._link
             if self._preferred is not None:
                 host, port = self._preferred
                 self._preferred = None
@@ -144,47 +189,30 @@ class Client:
             connection = await connect(
                 host, port, context=self._context, expect=self._policy, connect_timeout=2.0
             )
-            self._connection = connection
-            self._reader = asyncio.get_running_loop().create_task(self._read(connection))
-            return connection
-
-    async def _read(self, connection: FrameConnection) -> None:
-        try:
-            while True:
-                frame = await connection.receive()
-                request_id = frame.payload.get("id") if isinstance(frame.payload, dict) else None
-                future = self._waiting.pop(request_id, None) if isinstance(request_id, int) else None
-                if future is not None and not future.done():
-                    future.set_result(frame)
-        except (ConnectionClosed, FrameError, OSError):
-            pass
-        finally:
-            if self._connection is connection:
-                self._connection = None
-            for future in self._waiting.values():
-                if not future.done():
-                    future.set_exception(ConnectionClosed("connection lost"))
-            self._waiting.clear()
+            self._link = _Link(connection)
+            return self._link
 
     async def _call(self, kind: str, payload: dict[str, Any]) -> Any:
         """One attempt on the current connection: the reply's result, or an exception."""
-        connection = await self._ensure()
+        link = await self._ensure()
         request_id = next(self._ids)
-        future: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
-        self._waiting[request_id] = future
-        await connection.send(Frame(kind, {**payload, "id": request_id}))
+        future = link.expect(request_id)
+        await link.connection.send(Frame(kind, {**payload, "id": request_id}))
         try:
             async with asyncio.timeout(self.attempt_timeout):
                 reply = await future
         except TimeoutError:
-            self._waiting.pop(request_id, None)
-            await self._drop()
+            link.forget(request_id)
+            if self._link is link:
+                await self._drop()
             raise ConnectionClosed(f"no reply within {self.attempt_timeout}s") from None
         body = reply.payload
         if reply.kind == "ok":
             return body.get("result")
         if reply.kind == "redirect":
             leader = body.get("leader")
+            if self._link is link:
+                self._retire()
             raise _Redirect((str(leader[0]), int(leader[1])) if leader else None)
         if body.get("code") == "unknown_outcome":
             raise OutcomeUnknownError(body.get("message", "outcome unknown"))
@@ -206,8 +234,8 @@ class Client:
                 try:
                     return await self._call(kind, attempt_payload)
                 except _Redirect as redirect:
-                    await self._drop()
-                    self._preferred = redirect.leader
+                    if redirect.leader is not None:
+                        self._preferred = redirect.leader
                     if redirect.leader is None:
                         await self._sleep(delay)
                 except OutcomeUnknownError:

@@ -102,7 +102,7 @@ class LocalCluster:
                 "snapshot_every": self.snapshot_every,
                 "keep_entries": min(5_000, self.snapshot_every // 2),
             },
-            "pin_cpu": False,
+            "pin_cpu": True,
             **self.extra_config,
         }
         config_path = node_dir / "config.yaml"

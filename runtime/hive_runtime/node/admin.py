@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from hive_operator.pki.identity import Role
 from hive_runtime import raft
+from hive_runtime.identity import Role
 from hive_runtime.node.backup import BackupContents, BackupError, load_key, write_backup
 from hive_runtime.node.driver import NotLeader, OutcomeUnknown
 from hive_runtime.node.http import require_identity
@@ -69,6 +69,7 @@ def node_status(node: RuntimeNode) -> dict[str, Any]:
         "cpuset": node.pinning.get("cpuset"),
         "pinned": node.pinning.get("pinned", False),
         "pinned_core": node.pinning.get("core"),
+        "pinning": node.pinning.get("reason"),
         "certificate": {
             "serial": format(certificate.serial_number, "x"),
             "not_after": certificate.not_valid_after_utc.isoformat(),

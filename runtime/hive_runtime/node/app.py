@@ -18,10 +18,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from hive_operator.pki.identity import Role
 from hive_runtime import __version__, raft
 from hive_runtime.audit.signing import load_private_key
 from hive_runtime.audit.trail import AuditWriter
+from hive_runtime.identity import Role
 from hive_runtime.node.admin import admin_app
 from hive_runtime.node.client_api import ClientService
 from hive_runtime.node.config import RuntimeConfig
@@ -30,6 +30,7 @@ from hive_runtime.node.durable import DurableRaftStorage
 from hive_runtime.node.http import ReloadingServerContext, metrics_app, probe_app, start_site
 from hive_runtime.node.metrics import NodeMetrics
 from hive_runtime.node.state import NodeStateMachine
+from hive_runtime.platform import freeze_after_warmup, pin_current_thread, thread_pool_off_pinned_core
 from hive_runtime.storage import StorageMetrics
 from hive_runtime.tlsfiles import TlsMaterial, TlsPaths
 from hive_runtime.transport import (
@@ -240,7 +241,27 @@ class RuntimeNode:
             runner, self.bound[name] = await start_site(app, host, port, ssl_context=context)
             self._runners.append(runner)
 
+    def pin(self) -> None:
+        """Pin the event-loop thread to a core of the cpuset (when the cores are exclusive)."""
+        report = pin_current_thread(mode="auto" if self.config.pin_cpu else "off")
+        self.pinning = {
+            "cpuset": report.cpuset,
+            "pinned": report.pinned,
+            "core": report.pinned_core,
+            "reason": report.reason,
+        }
+        self.metrics.pinned_core.set(report.pinned_core if report.pinned_core is not None else -1)
+        if report.pinned:
+            asyncio.get_running_loop().set_default_executor(thread_pool_off_pinned_core())
+        log.info("node %s: %s (cpuset %s)", self.config.name, report.reason, report.cpuset)
+
+    async def _freeze_after_warmup(self) -> None:
+        await self._sleep(self.config.gc_freeze_after_seconds)
+        report = freeze_after_warmup()
+        log.info("node %s: gc frozen (%s objects)", self.config.name, report.frozen_objects)
+
     async def run(self) -> None:
+        self.pin()
         await self.start_servers()
         self.ready_event.set()
         try:
@@ -249,6 +270,7 @@ class RuntimeNode:
                 group.create_task(self._ticker())
                 group.create_task(self.tls.watch(sleep=self._sleep))
                 group.create_task(self._refresh_metrics())
+                group.create_task(self._freeze_after_warmup())
         finally:
             await self.close()
 

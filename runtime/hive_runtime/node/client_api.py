@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hive_operator.pki.identity import Role
+from hive_runtime.identity import Role
 from hive_runtime.node.driver import NotLeader, OutcomeUnknown, RaftDriver
 from hive_runtime.node.metrics import NodeMetrics
 from hive_runtime.node.state import register_cas, register_put, trading_entry

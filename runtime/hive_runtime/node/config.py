@@ -78,6 +78,7 @@ class RuntimeConfig(BaseModel):
     raft: RaftTiming = Field(default_factory=RaftTiming)
     max_frame_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024)
     pin_cpu: bool = True
+    gc_freeze_after_seconds: float = Field(default=10.0, ge=0, le=3600)
     event_loop: Literal["asyncio", "uvloop"] = Field(
         default="asyncio",
         description="uvloop is faster but its server-side start_tls can stall handshakes (seen here); "

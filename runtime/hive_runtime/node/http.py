@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from hive_operator.pki.identity import Role
+from hive_runtime.identity import Role
 from hive_runtime.transport import AccessDenied, peer_identity
 
 if TYPE_CHECKING:
