@@ -79,6 +79,27 @@ class Member(_Strict):
     client: Address
 
 
+class MemberTemplate(_Strict):
+    """How to reach a member that joined after bootstrap (it is not in ``initial_members``).
+
+    ``{name}``, ``{id}``, ``{ordinal}``, ``{cluster}`` and ``{namespace}`` are filled in; a
+    StatefulSet behind a headless Service uses ``{name}.<service>.{namespace}.svc:7100``.
+    """
+
+    peer: str = "{name}:7100"
+    client: str = "{name}:7200"
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> MemberTemplate:
+        for field in ("peer", "client"):
+            try:
+                text = getattr(self, field).format(name="n", id=1, ordinal=0, cluster="c", namespace="ns")
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(f"{field}: unknown placeholder {error}") from None
+            Address.model_validate(text)
+        return self
+
+
 class TlsFiles(_Strict):
     ca: Path
     cert: Path
@@ -122,6 +143,7 @@ class TransportSettings(_Strict):
 class CpuSettings(_Strict):
     pin: Literal["auto", "force", "off"] = "auto"
     gc_freeze_after_warmup: bool = True
+    warmup_seconds: float = Field(default=10.0, ge=0, le=3600)
 
     @field_validator("pin", mode="before")
     @classmethod
@@ -148,6 +170,12 @@ class RuntimeConfig(_Strict):
     storage: StorageSettings = StorageSettings()
     transport: TransportSettings = TransportSettings()
     cpu: CpuSettings = CpuSettings()
+    member_template: MemberTemplate = MemberTemplate()
+    backup_key_file: Path | None = None
+    audit_key_file: Path | None = None
+    ready_max_lag_entries: int = Field(default=1_000, ge=0)
+    version: str | None = None
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"  # uvloop: clients only (see transport docs)
 
     @field_validator("initial_members")
     @classmethod
@@ -162,6 +190,40 @@ class RuntimeConfig(_Strict):
     @property
     def member_name(self) -> str:
         return self.name if self.name is not None else f"{self.cluster}-{self.node_id - 1}"
+
+    # -- members by id -------------------------------------------------------------------------
+    @property
+    def initial_voters(self) -> frozenset[int]:
+        """Voters of a brand-new cluster: ``initial_members``, or this node alone."""
+        return frozenset(member.id for member in self.initial_members) or frozenset({self.node_id})
+
+    def _initial(self, node_id: int) -> Member | None:
+        return next((member for member in self.initial_members if member.id == node_id), None)
+
+    def name_of(self, node_id: int) -> str:
+        if node_id == self.node_id:
+            return self.member_name
+        member = self._initial(node_id)
+        return member.name if member is not None else f"{self.cluster}-{node_id - 1}"
+
+    def _templated(self, template: str, node_id: int) -> Address:
+        text = template.format(
+            name=self.name_of(node_id), id=node_id, ordinal=node_id - 1, cluster=self.cluster,
+            namespace=self.namespace,
+        )  # fmt: skip
+        return Address.model_validate(text)
+
+    def peer_address(self, node_id: int) -> tuple[str, int]:
+        member = self._initial(node_id)
+        address = member.peer if member is not None else self._templated(self.member_template.peer, node_id)
+        return address.host, address.port
+
+    def client_address(self, node_id: int) -> tuple[str, int]:
+        member = self._initial(node_id)
+        address = (
+            member.client if member is not None else self._templated(self.member_template.client, node_id)
+        )
+        return address.host, address.port
 
 
 def _set_dotted(document: dict[str, Any], dotted: str, value: Any) -> None:

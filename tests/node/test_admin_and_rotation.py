@@ -171,9 +171,9 @@ def test_bad_configuration_exits_non_zero_naming_the_field(
     cluster = make_cluster(replicas=1)
     config = yaml.safe_load(cluster.nodes[1].config_path.read_text())
     config["raft"]["election_ticks"] = 1
-    config["ports"]["client"] = 70000
+    config["listen"]["client"] = "127.0.0.1:70000"
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(config))
     result = _hive("runtime", "serve", "--config", str(bad))
     assert result.returncode == 2
-    assert "raft.election_ticks" in result.stderr and "ports.client" in result.stderr
+    assert "raft.election_ticks" in result.stderr and "listen.client.port" in result.stderr

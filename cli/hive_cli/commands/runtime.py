@@ -30,30 +30,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     restore.set_defaults(handler=_restore)
 
 
-def _overrides(pairs: list[str]) -> dict[str, Any]:
-    import yaml
-
-    overrides: dict[str, Any] = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator or not key:
-            raise SystemExit(f"--set needs KEY=VALUE, got {pair!r}")
-        overrides[key] = yaml.safe_load(value)
-    return overrides
-
-
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    from hive_runtime.config import ConfigError, load_config, parse_overrides
     from hive_runtime.node.app import serve
-    from hive_runtime.node.config import ConfigError, load_config
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        config = load_config(args.config, _overrides(args.set))
+        config = load_config(args.config, parse_overrides(args.set))
     except ConfigError as error:
         print(f"hive runtime serve: {error}", file=sys.stderr)
         return 2
@@ -68,8 +56,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _restore(args: argparse.Namespace) -> int:
     from hive_runtime import raft
+    from hive_runtime.config import ConfigError, load_config
     from hive_runtime.node.backup import BackupError, load_key, open_sealed
-    from hive_runtime.node.config import ConfigError, load_config
     from hive_runtime.node.durable import restore_from_snapshot
 
     try:
@@ -79,7 +67,7 @@ def _restore(args: argparse.Namespace) -> int:
             config.data_dir / "raft",
             index=contents.index,
             term=contents.term,
-            members=raft.ConfState(frozenset(config.initial_members)),
+            members=raft.ConfState(config.initial_voters),
             state=contents.state,
         )
     except (ConfigError, BackupError, OSError) as error:

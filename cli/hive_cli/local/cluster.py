@@ -82,17 +82,33 @@ class LocalCluster:
         tls = self.pki.issue(role=Role.PEER, name=name, ip_addresses=(host,))
         node_dir = self.root / f"node-{node_id}"
         private, public = write_audit_keys(node_dir / "keys")
+        prefix = f"127.77.{self.octet}"
+        members = [
+            {
+                "id": member,
+                "name": f"{self.cluster}-{member - 1}",
+                "peer": f"{prefix}.{member}:{self.ports['peer']}",
+                "client": f"{prefix}.{member}:{self.ports['client']}",
+            }
+            for member in initial
+        ]
         config: dict[str, Any] = {
             "node_id": node_id,
             "namespace": self.namespace,
             "cluster": self.cluster,
-            "initial_members": initial,
-            "listen_host": host,
-            "peer_host_template": f"127.77.{self.octet}.{{id}}",
-            "client_host_template": f"127.77.{self.octet}.{{id}}",
-            "ports": self.ports,
+            "initial_members": members,
+            "member_template": {
+                "peer": f"{prefix}.{{id}}:{self.ports['peer']}",
+                "client": f"{prefix}.{{id}}:{self.ports['client']}",
+            },
+            "listen": {name: f"{host}:{port}" for name, port in self.ports.items()},
             "data_dir": str(node_dir / "data"),
-            "tls": {"ca": str(tls.ca), "cert": str(tls.cert), "key": str(tls.key), "poll_seconds": 0.5},
+            "tls": {
+                "ca": str(tls.ca),
+                "cert": str(tls.cert),
+                "key": str(tls.key),
+                "reload_poll_seconds": 0.5,
+            },
             "backup_key_file": str(self.backup_key),
             "audit_key_file": str(private),
             "raft": {
@@ -102,7 +118,7 @@ class LocalCluster:
                 "snapshot_every": self.snapshot_every,
                 "keep_entries": min(5_000, self.snapshot_every // 2),
             },
-            "pin_cpu": True,
+            "transport": {"reconnect_initial_seconds": 0.02, "reconnect_max_seconds": 0.25},
             **self.extra_config,
         }
         config_path = node_dir / "config.yaml"

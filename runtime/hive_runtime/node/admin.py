@@ -47,18 +47,18 @@ def node_status(node: RuntimeNode) -> dict[str, Any]:
         members.append(
             {
                 "id": member,
-                "name": node.config.member_name(member),
+                "name": node.config.name_of(member),
                 "role": "voter" if member in conf.voters else "learner",
                 "match_index": status.match_index.get(member) if node.driver.is_leader else None,
             }
         )
     return {
         "node_id": status.node_id,
-        "name": node.config.name,
+        "name": node.config.member_name,
         "role": status.role.value,
         "term": status.term,
         "leader": status.leader_id,
-        "leader_name": node.config.member_name(status.leader_id) if status.leader_id else None,
+        "leader_name": node.config.name_of(status.leader_id) if status.leader_id else None,
         "commit_index": status.commit,
         "applied_index": node.driver.applied_index,
         "snapshot_index": node.driver.snapshot_index,
@@ -94,8 +94,8 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 def _not_leader(node: RuntimeNode, refused: NotLeader) -> web.HTTPException:
     leader = refused.leader_id
     return web.HTTPConflict(
-        text=f"not the leader; leader is {node.config.member_name(leader) if leader else 'unknown'}",
-        headers={"X-Hive-Leader": node.config.member_name(leader) if leader else ""},
+        text=f"not the leader; leader is {node.config.name_of(leader) if leader else 'unknown'}",
+        headers={"X-Hive-Leader": node.config.name_of(leader) if leader else ""},
     )
 
 

@@ -21,10 +21,10 @@ from prometheus_client import CollectorRegistry
 from hive_runtime import __version__, raft
 from hive_runtime.audit.signing import load_private_key
 from hive_runtime.audit.trail import AuditWriter
+from hive_runtime.config import RuntimeConfig
 from hive_runtime.identity import Role
 from hive_runtime.node.admin import admin_app
 from hive_runtime.node.client_api import ClientService
-from hive_runtime.node.config import RuntimeConfig
 from hive_runtime.node.driver import RaftDriver
 from hive_runtime.node.durable import DurableRaftStorage
 from hive_runtime.node.http import ReloadingServerContext, metrics_app, probe_app, start_site
@@ -64,12 +64,14 @@ class RuntimeNode:
         self.transport_metrics = TransportMetrics(self.registry)
         self.tls = TlsMaterial(
             TlsPaths(ca=config.tls.ca, cert=config.tls.cert, key=config.tls.key),
-            poll_interval=config.tls.poll_seconds,
+            poll_interval=config.tls.reload_poll_seconds,
             registry=self.registry,
         )
         self.storage = DurableRaftStorage(
             config.data_dir / "raft",
-            bootstrap=raft.ConfState(frozenset(config.initial_members)),
+            bootstrap=raft.ConfState(config.initial_voters),
+            segment_bytes=config.storage.segment_bytes,
+            durable=config.storage.fsync == "always",
             metrics=StorageMetrics(self.registry),
         )
         self.state = NodeStateMachine()
@@ -101,7 +103,8 @@ class RuntimeNode:
             policy=peer_policy,
             handlers={"raft": self._on_raft_frame},
             metrics=self.transport_metrics,
-            max_frame_size=config.max_frame_bytes,
+            max_frame_size=config.transport.max_frame_bytes,
+            handshake_timeout=config.transport.handshake_timeout_seconds,
         )
         self.client_service = ClientService(
             driver=self.driver, leader_address=config.client_address, metrics=self.metrics
@@ -112,7 +115,8 @@ class RuntimeNode:
             policy=AccessPolicy(config.namespace, config.cluster, frozenset({Role.CLIENT, Role.OPERATOR})),
             handlers=self.client_service.handlers,
             metrics=self.transport_metrics,
-            max_frame_size=config.max_frame_bytes,
+            max_frame_size=config.transport.max_frame_bytes,
+            handshake_timeout=config.transport.handshake_timeout_seconds,
         )
         self.started_at = time.time()
         self.bound: dict[str, tuple[str, int]] = {}
@@ -159,22 +163,25 @@ class RuntimeNode:
 
     # -- membership and peers ---------------------------------------------------------------------
     def member_ids(self) -> frozenset[int]:
-        return self.driver.node.conf.members | frozenset(self.config.initial_members)
+        return self.driver.node.conf.members | self.config.initial_voters
 
     def _member_names(self) -> set[str]:
-        return {self.config.member_name(node_id) for node_id in self.member_ids()}
+        return {self.config.name_of(node_id) for node_id in self.member_ids()}
 
     def _link(self, node_id: int) -> PeerLink:
         link = self.links.get(node_id)
         if link is None:
             link = PeerLink(
-                peer_name=self.config.member_name(node_id),
+                peer_name=self.config.name_of(node_id),
                 address=lambda: self.config.peer_address(node_id),
                 context=lambda: self.tls.client_context,
                 expect=AccessPolicy(self.config.namespace, self.config.cluster, frozenset({Role.PEER})),
                 sleep=self._sleep,
-                backoff=Backoff(initial=0.02, maximum=0.25),
-                max_frame_size=self.config.max_frame_bytes,
+                backoff=Backoff(
+                    initial=self.config.transport.reconnect_initial_seconds,
+                    maximum=self.config.transport.reconnect_max_seconds,
+                ),
+                max_frame_size=self.config.transport.max_frame_bytes,
                 metrics=self.transport_metrics,
             )
             self.links[node_id] = link
@@ -214,9 +221,7 @@ class RuntimeNode:
         if self.driver.is_leader:
             for peer, match in status.match_index.items():
                 if peer != self.config.node_id:
-                    metrics.replication_lag.labels(self.config.member_name(peer)).set(
-                        status.last_index - match
-                    )
+                    metrics.replication_lag.labels(self.config.name_of(peer)).set(status.last_index - match)
         engine = self.state.trading.engine
         metrics.kill_switch.set(1 if engine.global_kill else 0)
         metrics.halted_symbols.set(sum(1 for book in engine.books.values() if getattr(book, "halted", False)))
@@ -229,21 +234,21 @@ class RuntimeNode:
         return commit - self.driver.applied_index <= self.config.ready_max_lag_entries
 
     async def start_servers(self) -> None:
-        host, ports = self.config.listen_host, self.config.ports
-        self.bound["peer"] = await self.peer_server.start(host, ports.peer)
-        self.bound["client"] = await self.client_server.start(host, ports.client)
+        listen = self.config.listen
+        self.bound["peer"] = await self.peer_server.start(listen.peer.host, listen.peer.port)
+        self.bound["client"] = await self.client_server.start(listen.client.host, listen.client.port)
         sites = (
-            ("admin", admin_app(self), ports.admin, ReloadingServerContext(lambda: self.tls.server_context)),
-            ("probe", probe_app(self), ports.probe, None),
-            ("metrics", metrics_app(self), ports.metrics, None),
+            ("admin", admin_app(self), listen.admin, ReloadingServerContext(lambda: self.tls.server_context)),
+            ("probe", probe_app(self), listen.probe, None),
+            ("metrics", metrics_app(self), listen.metrics, None),
         )
-        for name, app, port, context in sites:
-            runner, self.bound[name] = await start_site(app, host, port, ssl_context=context)
+        for name, app, address, context in sites:
+            runner, self.bound[name] = await start_site(app, address.host, address.port, ssl_context=context)
             self._runners.append(runner)
 
     def pin(self) -> None:
         """Pin the event-loop thread to a core of the cpuset (when the cores are exclusive)."""
-        report = pin_current_thread(mode="auto" if self.config.pin_cpu else "off")
+        report = pin_current_thread(mode=self.config.cpu.pin)
         self.pinning = {
             "cpuset": report.cpuset,
             "pinned": report.pinned,
@@ -253,12 +258,14 @@ class RuntimeNode:
         self.metrics.pinned_core.set(report.pinned_core if report.pinned_core is not None else -1)
         if report.pinned:
             asyncio.get_running_loop().set_default_executor(thread_pool_off_pinned_core())
-        log.info("node %s: %s (cpuset %s)", self.config.name, report.reason, report.cpuset)
+        log.info("node %s: %s (cpuset %s)", self.config.member_name, report.reason, report.cpuset)
 
     async def _freeze_after_warmup(self) -> None:
-        await self._sleep(self.config.gc_freeze_after_seconds)
+        if not self.config.cpu.gc_freeze_after_warmup:
+            return
+        await self._sleep(self.config.cpu.warmup_seconds)
         report = freeze_after_warmup()
-        log.info("node %s: gc frozen (%s objects)", self.config.name, report.frozen_objects)
+        log.info("node %s: gc frozen (%s objects)", self.config.member_name, report.frozen_objects)
 
     async def run(self) -> None:
         self.pin()
@@ -297,4 +304,4 @@ async def serve(config: RuntimeConfig) -> None:
     try:
         await runner
     except asyncio.CancelledError:
-        log.info("node %s stopped", config.name)
+        log.info("node %s stopped", config.member_name)

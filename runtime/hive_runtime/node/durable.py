@@ -49,11 +49,13 @@ class DurableRaftStorage:
         bootstrap: raft.ConfState,
         metrics: disk.StorageMetrics | None = None,
         segment_bytes: int | None = None,
+        durable: bool = True,
     ) -> None:
         options: dict[str, Any] = {"metrics": metrics}
         if segment_bytes is not None:
             options["segment_bytes"] = segment_bytes
         self.disk = disk.NodeStorage(data_dir, **options)
+        self.durable = durable  # False only for benchmarks: acknowledged writes can be lost
         self.memory = self._recover(bootstrap)
         self._saved_term_vote = (self.memory.hard_state.term, self.memory.hard_state.vote)
 
@@ -129,7 +131,8 @@ class DurableRaftStorage:
             self._saved_term_vote = (state.term, state.vote)
 
     def sync(self) -> None:
-        self.disk.sync()
+        if self.durable:
+            self.disk.sync()
 
     def save_snapshot(
         self, *, index: int, conf_state: raft.ConfState, data: bytes, keep_entries: int
