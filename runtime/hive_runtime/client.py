@@ -137,6 +137,7 @@ class Client:
         tls: ClientTls,
         deadline: float = 10.0,
         attempt_timeout: float = 2.0,
+        max_backoff: float = 0.1,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         if not endpoints:
@@ -145,6 +146,7 @@ class Client:
         self.tls = tls
         self.deadline = deadline
         self.attempt_timeout = attempt_timeout
+        self.max_backoff = max_backoff
         self._sleep = sleep
         self._context = tls.context()
         self._policy = AccessPolicy(tls.namespace, tls.cluster, frozenset({Role.PEER}))
@@ -229,7 +231,7 @@ class Client:
                 except (ConnectionClosed, OSError, ssl.SSLError, TimeoutError, AccessDenied):
                     await self._drop()
                     await self._sleep(delay)
-                    delay = min(delay * 2, 0.5)
+                    delay = min(delay * 2, self.max_backoff)
                     continue
                 try:
                     return await self._call(kind, attempt_payload)
@@ -251,7 +253,7 @@ class Client:
                         ) from None
                     attempt_payload["retry"] = True
                     await self._sleep(delay)
-                delay = min(delay * 2, 0.5)
+                delay = min(delay * 2, self.max_backoff)
 
     # -- API ----------------------------------------------------------------------------------------
     async def submit(self, command: Command) -> TradeResult:
