@@ -65,6 +65,7 @@ class NodeAgent:
         self._ips: dict[str, str] = {}
         self.pods: dict[str, PodRuntime] = {}
         self.cpus = CpuAllocator()
+        self.confirm_delay = 0.5
         self._wake = asyncio.Event()
         core.write_hooks.append(self._on_write)
 
@@ -160,6 +161,9 @@ class NodeAgent:
 
     async def _terminate(self, pod_type: ResourceType, runtime: PodRuntime, grace: float) -> None:
         await runtime.stop(grace)
+        # A kubelet notices stopped containers and confirms the deletion a moment later, never within
+        # milliseconds; clients such as `kubectl delete --wait` race with a faster confirmation.
+        await asyncio.sleep(self.confirm_delay)
         self.pods.pop(runtime.uid, None)
         self._ips.pop(runtime.uid, None)
         self.cpus.release(runtime.uid)
