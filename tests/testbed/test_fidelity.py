@@ -336,6 +336,15 @@ def test_garbage_collection_orphan(api: RawClient, namespace: str) -> None:
     assert not child["metadata"].get("ownerReferences")
 
 
+def test_delete_collection_with_label_selector(api: RawClient, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    api.post(path, cm("a", labels={"group": "x"}))
+    api.post(path, cm("b", labels={"group": "x"}))
+    api.post(path, cm("c", labels={"group": "y"}))
+    assert api.delete(path, params={"labelSelector": "group=x"}).status == 200
+    wait_until(lambda: sorted(i["metadata"]["name"] for i in api.get(path)["items"]) == ["c"])
+
+
 def test_namespace_deletion_removes_its_content(api: RawClient) -> None:
     name = f"gone-{int(time.monotonic() * 1000) % 100000}"
     api.post("/api/v1/namespaces", {"metadata": {"name": name}})
