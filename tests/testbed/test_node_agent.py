@@ -118,6 +118,13 @@ def test_statefulset_pods_run_as_processes(node_bed: tuple[TestBedThread, RawCli
             "spec": {"clusterIP": "None", "selector": {"app": "web"}, "ports": [{"port": 8080}]},
         },
     )
+    client = api.post(
+        f"/api/v1/namespaces/{ns}/services",
+        {
+            "metadata": {"name": "web-client"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]},
+        },
+    ).body
     api.post(f"/apis/apps/v1/namespaces/{ns}/statefulsets", _statefulset())
     sts = f"/apis/apps/v1/namespaces/{ns}/statefulsets/web"
     _wait(lambda: api.get(sts).body.get("status", {}).get("readyReplicas") == 2)
@@ -129,6 +136,12 @@ def test_statefulset_pods_run_as_processes(node_bed: tuple[TestBedThread, RawCli
     for name, ip in ips.items():
         boots = _fetch(f"http://{ip}:8080/boots")
         assert boots.strip() == f"{name} {ip}"  # its own pod DNS name resolved to its pod IP
+
+    # a ClusterIP service (a loopback address) forwards to the ready pods
+    cluster_ip = client["spec"]["clusterIP"]
+    assert cluster_ip.startswith("127.0.20.")
+    answers = {_fetch(f"http://{cluster_ip}:80/boots").split()[0] for _ in range(4)}
+    assert answers == {"web-0", "web-1"}
 
     # a configMap volume is updated in place
     node = bed.api.node
@@ -148,6 +161,7 @@ def test_statefulset_pods_run_as_processes(node_bed: tuple[TestBedThread, RawCli
         seconds=5,
     )
     assert f"{ips['web-1']}\tweb-1.web.default.svc.cluster.local" in hosts
+    assert f"{cluster_ip}\tweb-client.default.svc.cluster.local" in hosts
     config_file = node.root / "pods" / pods["web-0"]["metadata"]["uid"] / "volumes" / "config" / "mode"
     assert config_file.read_text() == "a"
     api.patch(f"/api/v1/namespaces/{ns}/configmaps/web-config", {"data": {"mode": "b"}})

@@ -13,12 +13,13 @@ from typing import Any
 
 from hive_testbed.api.resources import ResourceType
 
-_cluster_ips = itertools.count(10)
+_cluster_ips = itertools.count(2)
 
 
 def _allocate_cluster_ip() -> str:
+    """Service IPs are loopback addresses too (127.0.20.2 onwards), so the node's proxy can serve them."""
     number = next(_cluster_ips)
-    return f"10.96.{(number >> 8) & 0xFF}.{number & 0xFF}"
+    return f"127.0.{20 + (number >> 8)}.{number & 0xFF}"
 
 
 def apply_create_defaults(rtype: ResourceType, obj: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from hive_testbed.api.errors import ApiError
 from hive_testbed.api.resources import ResourceType
 from hive_testbed.node.cpus import CPUSET_ANNOTATION, EXCLUSIVE_ANNOTATION, CpuAllocator, render_cpuset
 from hive_testbed.node.pod import PODS, PodRuntime
+from hive_testbed.node.services import ServiceProxy
 
 
 def default_images() -> dict[str, list[str]]:
@@ -65,6 +66,7 @@ class NodeAgent:
         self._ips: dict[str, str] = {}
         self.pods: dict[str, PodRuntime] = {}
         self.cpus = CpuAllocator()
+        self.services = ServiceProxy(core)
         self.confirm_delay = 0.5
         self._wake = asyncio.Event()
         core.write_hooks.append(self._on_write)
@@ -116,7 +118,9 @@ class NodeAgent:
                         await self._wake.wait()
                 self._wake.clear()
                 await self.sync()
+                await self.services.sync()
         finally:
+            self.services.close()
             for runtime in list(self.pods.values()):
                 await runtime.stop(0.5)
             shutil.rmtree(self.root / "pods", ignore_errors=True)

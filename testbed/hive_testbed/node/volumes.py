@@ -82,8 +82,9 @@ def sync_volume(
 def hosts_file(
     pod: dict[str, Any], peers: list[dict[str, Any]], services: list[dict[str, Any]] | None = None
 ) -> bytes:
-    """``/etc/hosts`` for a pod: itself, every peer's ``<host>.<subdomain>.<ns>.svc.cluster.local``, and
-    each headless service's name once per ready selected pod (what cluster DNS answers for it)."""
+    """``/etc/hosts`` for a pod: itself, every peer's ``<host>.<subdomain>.<ns>.svc.cluster.local``,
+    each ClusterIP service's name at its (loopback) cluster IP, and each headless service's name once
+    per ready selected pod (what cluster DNS answers for it)."""
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
     for peer in [pod, *[p for p in peers if p["metadata"]["uid"] != pod["metadata"]["uid"]]]:
         ip = (peer.get("status") or {}).get("podIP")
@@ -99,9 +100,14 @@ def hosts_file(
     for service in services or []:
         spec = service.get("spec") or {}
         selector = spec.get("selector") or {}
-        if spec.get("clusterIP") != "None" or not selector:
+        if not selector:
             continue
         base = f"{service['metadata']['name']}.{service['metadata']['namespace']}"
+        if spec.get("clusterIP") not in (None, "", "None"):
+            lines.append(f"{spec['clusterIP']}\t{base}.svc.cluster.local {base}.svc {base}")
+            if service["metadata"]["namespace"] == pod["metadata"]["namespace"]:
+                lines[-1] += f" {service['metadata']['name']}"
+            continue
         for peer in peers:
             labels = peer["metadata"].get("labels") or {}
             ip = (peer.get("status") or {}).get("podIP")
