@@ -92,6 +92,7 @@ class ApiServer(kmock.KubernetesScaffold):
     core: ApiCore = attrs.field(init=False)
     gc: GarbageCollector = attrs.field(init=False)
     _tasks: list[asyncio.Task[None]] = attrs.field(init=False, factory=list)
+    _next_id: int = attrs.field(init=False, default=0)
     statefulsets: StatefulSetController = attrs.field(init=False)
     disruption: DisruptionController = attrs.field(init=False)
 
@@ -152,12 +153,31 @@ class ApiServer(kmock.KubernetesScaffold):
         self._tasks = []
         await super().__aexit__(*exc_info)
 
+    def request_log(self) -> list[rendering.Request]:
+        """The requests served so far (the most recent few thousand), oldest first."""
+        return list(self._requests)
+
+    def writes(self, *, since: int = 0, user_agent: str | None = None) -> list[rendering.Request]:
+        """Mutating requests (POST, PUT, PATCH, DELETE) with ``id >= since``, optionally from one client.
+
+        ``since`` is a request id, e.g. ``len(api.request_log())`` taken before the operation under test;
+        this is how a test asserts that an operator's no-op reconcile makes zero API writes.
+        """
+        return [
+            r
+            for r in self._requests
+            if r.id >= since
+            and r.method in ("POST", "PUT", "PATCH", "DELETE")
+            and (user_agent is None or r.headers.get("User-Agent", "").startswith(user_agent))
+        ]
+
     # kmock parses paths itself and fails on some real ones (``GET /api/v1/namespaces``), so the entry
     # point parses requests with our own router and then dispatches through kmock's reactions as usual.
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         body = await raw_request.read()
         try:
-            request = self._make_request(raw_request, body)
+            request = self._make_request(raw_request, body, request_id=self._next_id)
+            self._next_id += 1
             self._requests.append(request)
             if len(self._requests) > 2 * _KEEP_REQUESTS:
                 del self._requests[:-_KEEP_REQUESTS]
@@ -178,7 +198,9 @@ class ApiServer(kmock.KubernetesScaffold):
                 errors.ApiError(500, "InternalError", repr(exc)).as_status(), status=500
             )
 
-    def _make_request(self, raw: aiohttp.web.BaseRequest, body: bytes) -> rendering.Request:
+    def _make_request(
+        self, raw: aiohttp.web.BaseRequest, body: bytes, *, request_id: int
+    ) -> rendering.Request:
         parsed = discovery.parse_path(raw.path)
         content_type = raw.headers.get("Content-Type", "")
         data = _parse_body(body, content_type)
@@ -200,6 +222,7 @@ class ApiServer(kmock.KubernetesScaffold):
             elif raw.method == "DELETE":
                 action = kmock.action.DELETE
         return rendering.Request(
+            id=request_id,
             raw_request=raw,
             url=raw.url,
             method=raw.method,
