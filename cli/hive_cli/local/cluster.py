@@ -13,6 +13,7 @@ import json
 import os
 import random
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -27,6 +28,21 @@ import yaml
 from hive_cli.local.material import LocalPki, TlsFileSet, write_audit_keys, write_secret_key
 from hive_operator.pki.identity import Role
 from hive_runtime.client import Client, ClientTls
+
+
+def _free_octet(attempts: int = 50) -> int:
+    """A ``127.77.<octet>.0/24`` whose peer port is free on the first addresses (no other local
+    cluster, or a leftover process of one, is using it)."""
+    for _ in range(attempts):
+        octet = random.randint(1, 250)
+        try:
+            for node_id in (1, 2, 3):
+                with socket.socket() as probe:
+                    probe.bind((f"127.77.{octet}.{node_id}", 7100))
+        except OSError:
+            continue
+        return octet
+    raise RuntimeError("no free 127.77.x.0/24 range for a local cluster")
 
 
 @dataclass
@@ -46,7 +62,7 @@ class LocalCluster:
     replicas: int = 3
     cluster: str = "local"
     namespace: str = "local"
-    octet: int = field(default_factory=lambda: random.randint(1, 250))
+    octet: int = field(default_factory=_free_octet)
     tick_ms: int = 10
     election_ticks: int = 15
     snapshot_every: int = 50_000

@@ -90,6 +90,7 @@ class RuntimeNode:
             keep_entries=timing.keep_entries,
             on_fsync=self.metrics.fsync_latency.observe,
             after_apply=self._drain_audit,
+            sync_in_thread=config.storage.sync_in_thread,
         )
         self.audit_writer = self._open_audit_trail()
         self.links: dict[int, PeerLink] = {}

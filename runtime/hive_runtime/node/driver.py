@@ -69,6 +69,7 @@ class RaftDriver:
         on_fsync: Callable[[float], None] | None = None,
         on_apply: Callable[[raft.Entry, bytes | None], None] | None = None,
         after_apply: Callable[[], None] | None = None,
+        sync_in_thread: bool = True,
     ) -> None:
         self.storage = storage
         self.state = state
@@ -78,6 +79,7 @@ class RaftDriver:
         self._on_fsync = on_fsync
         self._on_apply = on_apply
         self._after_apply = after_apply
+        self.sync_in_thread = sync_in_thread
         snapshot = storage.snapshot()
         if snapshot.meta.index > 0:
             state.restore(snapshot.data)
@@ -147,16 +149,29 @@ class RaftDriver:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            self.process_ready()
+            await self.process_ready()
 
-    def process_ready(self) -> None:
+    async def process_ready(self) -> None:
+        """Carry out every pending Ready. The fsync runs in a worker thread: meanwhile the loop
+        keeps receiving messages and proposals, which the next Ready then persists together."""
         while self.node.has_ready():
             ready = self.node.ready()
-            self._handle(ready)
+            self._persist(ready)
+            if ready.must_sync:
+                started = time.perf_counter()
+                if self.sync_in_thread:
+                    await asyncio.to_thread(self.storage.sync)
+                else:
+                    self.storage.sync()
+                elapsed = time.perf_counter() - started
+                self.stats.fsyncs += 1
+                if self._on_fsync is not None:
+                    self._on_fsync(elapsed)
+            self._send_and_apply(ready)
             self.node.advance(ready)
         self._maybe_snapshot()
 
-    def _handle(self, ready: raft.Ready) -> None:
+    def _persist(self, ready: raft.Ready) -> None:
         self.stats.readies += 1
         if ready.soft_state != self.soft_state:
             self._on_soft_state(ready.soft_state)
@@ -168,13 +183,8 @@ class RaftDriver:
             self.stats.entries_persisted += len(ready.entries)
         if ready.hard_state is not None:
             self.storage.set_hard_state(ready.hard_state)
-        if ready.must_sync:
-            started = time.perf_counter()
-            self.storage.sync()
-            elapsed = time.perf_counter() - started
-            self.stats.fsyncs += 1
-            if self._on_fsync is not None:
-                self._on_fsync(elapsed)
+
+    def _send_and_apply(self, ready: raft.Ready) -> None:
         for message in ready.messages:
             self._send(message)
         self.stats.messages_sent += len(ready.messages)

@@ -17,6 +17,7 @@ from hive_runtime.transport.access import AccessPolicy, peer_identity
 from hive_runtime.transport.frames import DEFAULT_MAX_FRAME_SIZE, Frame, FrameDecoder, encode_frame
 
 READ_CHUNK = 256 * 1024
+WRITE_BUFFER_HIGH = 1024 * 1024
 
 
 class ConnectionClosed(Exception):
@@ -33,21 +34,43 @@ class FrameConnection:
     def __post_init__(self) -> None:
         self._decoder = FrameDecoder(max_frame_size=self.max_frame_size)
         self._ready: deque[Frame] = deque()
+        self._outgoing: list[bytes] = []
+        self._flush_scheduled = False
 
     async def send(self, frame: Frame) -> None:
-        self.writer.write(encode_frame(frame, max_frame_size=self.max_frame_size))
-        await self.writer.drain()
+        """Queue ``frame``; frames queued in one event-loop iteration go out in one write.
+
+        Waits only when the socket's write buffer is above its high-water mark (backpressure).
+        """
+        self.send_nowait(frame)
+        if self.writer.transport.get_write_buffer_size() > WRITE_BUFFER_HIGH:
+            await self.drain()
 
     def send_nowait(self, frame: Frame) -> None:
-        """Queue a frame without waiting for the socket buffer to drain (callers batch, then drain)."""
-        self.writer.write(encode_frame(frame, max_frame_size=self.max_frame_size))
+        """Queue a frame without waiting; it is written with the others at the end of this
+        event-loop iteration (one TLS record and one system call for many frames)."""
+        self._outgoing.append(encode_frame(frame, max_frame_size=self.max_frame_size))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every queued frame now."""
+        self._flush_scheduled = False
+        if self._outgoing:
+            data = b"".join(self._outgoing)
+            self._outgoing.clear()
+            if not self.writer.is_closing():
+                self.writer.write(data)
 
     async def drain(self) -> None:
+        self.flush()
         await self.writer.drain()
 
     async def receive(self) -> Frame:
         """The next frame; raises :class:`ConnectionClosed` at EOF, FrameError on bad input."""
         while not self._ready:
+            self.flush()  # push out what we owe before waiting for more input
             try:
                 data = await self.reader.read(READ_CHUNK)
             except (ConnectionError, ssl.SSLError, OSError) as error:
@@ -63,6 +86,7 @@ class FrameConnection:
         return await self.receive()
 
     async def close(self) -> None:
+        self.flush()
         await close_writer(self.writer)
 
 

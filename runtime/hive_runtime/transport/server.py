@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import cast
 
 from hive_runtime.transport.access import AccessDenied, AccessPolicy, peer_identity
-from hive_runtime.transport.connection import ConnectionClosed, FrameConnection, close_writer
+from hive_runtime.transport.connection import ConnectionClosed, FrameConnection
 from hive_runtime.transport.frames import DEFAULT_MAX_FRAME_SIZE, Frame, FrameError
 from hive_runtime.transport.metrics import TransportMetrics
 
@@ -126,6 +126,7 @@ class FrameServer:
     async def _handle(self, plain: asyncio.Transport) -> None:
         self._transports.add(plain)
         writer: asyncio.StreamWriter | None = None
+        connection: FrameConnection | None = None
         try:
             connection = await self._authenticate(plain)
             if connection is None or self._closing:
@@ -136,9 +137,9 @@ class FrameServer:
             await self._serve(connection)
         finally:
             self._transports.discard(plain)
-            if writer is not None:
+            if writer is not None and connection is not None:
                 self._transports.discard(cast(asyncio.Transport, writer.transport))
-                await close_writer(writer)
+                await connection.close()  # writes replies still queued, then closes
             else:
                 plain.abort()
 
