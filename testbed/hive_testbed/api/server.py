@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +26,15 @@ from hive_testbed.api.core import ApiCore
 from hive_testbed.api.crds import CrdController
 from hive_testbed.api.gc import GarbageCollector
 from hive_testbed.api.resources import ResourceRegistry, ResourceType
-from hive_testbed.api.selectors import parse_field_selector, parse_label_selector
-from hive_testbed.api.store import Store, StoredEvent
+from hive_testbed.api.store import Store
 from hive_testbed.api.tables import as_table, wants_table
+from hive_testbed.api.watch import serve_watch
 from hive_testbed.controllers.disruption import DisruptionController
 from hive_testbed.controllers.statefulset import StatefulSetController
 from hive_testbed.node.agent import NodeAgent
 
 log = logging.getLogger(__name__)
 _KEEP_REQUESTS = 5_000
-_DEFAULT_WATCH_SECONDS = 1800
-
-
-def _json_bytes(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode() + b"\n"
 
 
 def _dumps(data: Any) -> str:
@@ -330,7 +323,9 @@ class ApiServer(kmock.KubernetesScaffold):
         params = request.params
         match request.method:
             case "GET" if params.get("watch") in ("true", "1"):
-                return await self._watch_response(request, rtype, namespace, None)
+                return await serve_watch(
+                    self.core, request, rtype, namespace, None, bookmark_interval=self.bookmark_interval
+                )
             case "GET":
                 items, rv = self.core.list(
                     rtype,
@@ -421,7 +416,14 @@ class ApiServer(kmock.KubernetesScaffold):
         manager = self._manager(request)
         match request.method:
             case "GET" if request.params.get("watch") in ("true", "1"):
-                return await self._watch_response(request, rtype, namespace or None, name)
+                return await serve_watch(
+                    self.core,
+                    request,
+                    rtype,
+                    namespace or None,
+                    name,
+                    bookmark_interval=self.bookmark_interval,
+                )
             case "GET":
                 obj = self.core.get(rtype, namespace, name)
                 if wants_table(request.headers.get("Accept", "")):
@@ -514,114 +516,3 @@ class ApiServer(kmock.KubernetesScaffold):
         return scale.scale_of(rtype, updated)
 
     # ------------------------------------------------------------------ watch
-    async def _watch_response(
-        self, request: rendering.Request, rtype: ResourceType, namespace: str | None, name: str | None
-    ) -> aiohttp.web.StreamResponse:
-        raw = request._raw_request
-        assert raw is not None
-        response = aiohttp.web.StreamResponse(status=200)
-        response.headers["Content-Type"] = "application/json"
-        response.headers["Cache-Control"] = "no-cache, private"
-        response.enable_chunked_encoding()
-        await response.prepare(raw)
-        try:
-            async for chunk in self._watch_stream(request, rtype, namespace, name):
-                if chunk:
-                    await response.write(chunk)
-            await response.write_eof()
-        except ConnectionError:
-            pass  # the client went away
-        return response
-
-    async def _watch_stream(
-        self, request: rendering.Request, rtype: ResourceType, namespace: str | None, name: str | None
-    ) -> AsyncIterator[bytes]:
-        params = request.params
-        labels = parse_label_selector(params.get("labelSelector"))
-        fields = parse_field_selector(params.get("fieldSelector"))
-
-        def matches(obj: dict[str, Any] | None) -> bool:
-            if obj is None:
-                return False
-            meta = obj["metadata"]
-            if namespace is not None and meta.get("namespace") != namespace:
-                return False
-            if name is not None and meta.get("name") != name:
-                return False
-            return labels(obj) and fields(obj)
-
-        timeout = float(params.get("timeoutSeconds") or _DEFAULT_WATCH_SECONDS)
-        deadline = time.monotonic() + timeout
-        bookmarks = params.get("allowWatchBookmarks") == "true"
-        since = params.get("resourceVersion") or ""
-        initial = params.get("sendInitialEvents") == "true"
-        if since in ("", "0") or initial:
-            items, rv = self.core.list(rtype, namespace)
-            for obj in items:
-                if matches(obj):
-                    yield _json_bytes({"type": "ADDED", "object": obj})
-            last = rv
-            if initial:
-                yield _json_bytes(self._bookmark(rtype, last, initial_end=True))
-        else:
-            try:
-                last = int(since)
-            except ValueError:
-                yield _json_bytes(
-                    {
-                        "type": "ERROR",
-                        "object": errors.bad_request(f"invalid resourceVersion {since}").as_status(),
-                    }
-                )
-                return
-        last_bookmark = time.monotonic()
-        raw = request._raw_request
-        while time.monotonic() < deadline:
-            if raw is not None and (raw.transport is None or raw.transport.is_closing()):
-                return
-            try:
-                events = self.store.events_after(last, rtype.group_key)
-            except errors.ApiError as exc:
-                yield _json_bytes({"type": "ERROR", "object": exc.as_status()})
-                return
-            for event in events:
-                last = event.resource_version
-                translated = self._translate(rtype, event, matches)
-                if translated is not None:
-                    yield _json_bytes(translated)
-            if events:
-                continue
-            if bookmarks and time.monotonic() - last_bookmark >= self.bookmark_interval:
-                last = max(last, self.store.resource_version)
-                yield _json_bytes(self._bookmark(rtype, last))
-                last_bookmark = time.monotonic()
-            wait = min(deadline - time.monotonic(), 1.0, max(self.bookmark_interval, 0.05))
-            if wait > 0:
-                await self.store.wait_for_change(wait)
-
-    def _bookmark(
-        self, rtype: ResourceType, resource_version: int, *, initial_end: bool = False
-    ) -> dict[str, Any]:
-        meta: dict[str, Any] = {"resourceVersion": str(resource_version)}
-        if initial_end:
-            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-        return {
-            "type": "BOOKMARK",
-            "object": {"kind": rtype.kind, "apiVersion": rtype.api_version, "metadata": meta},
-        }
-
-    def _translate(self, rtype: ResourceType, event: StoredEvent, matches: Any) -> dict[str, Any] | None:
-        now_matches = matches(event.object)
-        before_matches = matches(event.previous)
-        shown = self.core.present(rtype, event.object)
-        if event.type == "ADDED":
-            return {"type": "ADDED", "object": shown} if now_matches else None
-        if event.type == "DELETED":
-            return {"type": "DELETED", "object": shown} if before_matches or now_matches else None
-        if now_matches and before_matches:
-            return {"type": "MODIFIED", "object": shown}
-        if now_matches:
-            return {"type": "ADDED", "object": shown}
-        if before_matches:
-            return {"type": "DELETED", "object": shown}
-        return None
