@@ -53,7 +53,9 @@ async def _sequential(client: Any, samples: int) -> list[int]:
     return timings
 
 
-async def _concurrent(cluster: Any, *, clients: int, seconds: float) -> float:
+async def _drive(cluster: Any, *, clients: int, seconds: float, operation: Any) -> float:
+    """Run ``clients`` loops of ``await operation(client, index, sequence)`` for ``seconds`` over at
+    most 32 connections; completed operations per second."""
     connections = [cluster.client(deadline=30) for _ in range(min(clients, 32))]
     done = 0
     end = time.monotonic() + seconds
@@ -61,8 +63,10 @@ async def _concurrent(cluster: Any, *, clients: int, seconds: float) -> float:
     async def worker(index: int) -> None:
         nonlocal done
         client = connections[index % len(connections)]
+        sequence = 0
         while time.monotonic() < end:
-            await client.put(f"k{index % 64}", VALUE)
+            await operation(client, index, sequence)
+            sequence += 1
             done += 1
 
     started = time.monotonic()
@@ -73,6 +77,13 @@ async def _concurrent(cluster: Any, *, clients: int, seconds: float) -> float:
     return done / elapsed
 
 
+async def _concurrent(cluster: Any, *, clients: int, seconds: float) -> float:
+    async def write(client: Any, index: int, sequence: int) -> None:
+        await client.put(f"k{index % 64}", VALUE)
+
+    return await _drive(cluster, clients=clients, seconds=seconds, operation=write)
+
+
 async def _orders(cluster: Any, *, clients: int, seconds: float) -> float:
     from hive_runtime.trading.commands import AddAccount, AddInstrument, NewOrderSingle
 
@@ -80,28 +91,15 @@ async def _orders(cluster: Any, *, clients: int, seconds: float) -> float:
         await operator.submit(AddInstrument(0, "BENCH", tick_size=1, lot_size=1, reference_price=10_000))
         for index in range(clients):
             await operator.submit(AddAccount(0, f"acct{index}"))
-    connections = [cluster.client(deadline=30) for _ in range(min(clients, 32))]
-    done = 0
-    end = time.monotonic() + seconds
 
-    async def trader(index: int) -> None:
-        nonlocal done
-        client = connections[index % len(connections)]
-        sequence = 0
-        while time.monotonic() < end:
-            side = 1 + (sequence + index) % 2
-            price = 10_000 + (1 if side == 2 else -1) * (sequence % 5)
-            order = NewOrderSingle(0, f"acct{index}", f"o{index}-{sequence}", "BENCH", side, 2, 1, price)
-            await client.submit(order)
-            sequence += 1
-            done += 1
+    async def trade(client: Any, index: int, sequence: int) -> None:
+        side = 1 + (sequence + index) % 2
+        price = 10_000 + (1 if side == 2 else -1) * (sequence % 5)
+        await client.submit(
+            NewOrderSingle(0, f"acct{index}", f"o{index}-{sequence}", "BENCH", side, 2, 1, price)
+        )
 
-    started = time.monotonic()
-    await asyncio.gather(*(trader(i) for i in range(clients)))
-    elapsed = time.monotonic() - started
-    for client in connections:
-        await client.close()
-    return done / elapsed
+    return await _drive(cluster, clients=clients, seconds=seconds, operation=trade)
 
 
 async def _hive(args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -122,36 +120,10 @@ async def _hive(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 
 def _floor(root: Path, samples: int) -> dict[str, float]:
-    """Raw fdatasync of 128 bytes and a raw mutual-TLS echo to another process (``hive bench floor``)."""
-    import subprocess
-    import sys
+    from hive_cli.bench.floor import measure_floor
 
-    from hive_cli.bench import floor
-    from hive_runtime.tlsfiles import build_client_context
-
-    fsync_p50, _ = floor._percentiles(floor._raw_fsync(root, samples))
-    server_paths, client_paths, _ = floor._make_tls(root / "tls")
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            floor._ECHO_SERVER,
-            str(server_paths.ca),
-            str(server_paths.cert),
-            str(server_paths.key),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        port = int(child.stdout.readline())
-        rtt = asyncio.run(floor._raw_tls_rtt(port, build_client_context(client_paths), samples))
-    finally:
-        child.kill()
-        child.wait()
-    rtt_p50, _ = floor._percentiles(rtt)
-    return {"floor_fsync_p50_us": fsync_p50, "floor_rtt_p50_us": rtt_p50}
+    figures = measure_floor(root, samples=samples)
+    return {"floor_fsync_p50_us": figures["fsync_p50_us"], "floor_rtt_p50_us": figures["rtt_p50_us"]}
 
 
 def _pysyncobj(args: argparse.Namespace, *, batching: bool) -> dict[str, Any]:

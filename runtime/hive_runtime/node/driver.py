@@ -106,18 +106,16 @@ class RaftDriver:
 
     def propose(self, data: bytes) -> asyncio.Future[bytes]:
         """Append ``data`` as leader; the future resolves to the state machine's outcome."""
-        try:
-            index = self.node.propose(data)
-        except raft.ProposalDropped as dropped:
-            raise NotLeader(dropped.leader_hint) from None
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._pending[index] = (self.node.term, future)
-        self._wakeup.set()
-        return future
+        return self._track(lambda: self.node.propose(data))
 
     def propose_conf_change(self, change: raft.ConfChange) -> asyncio.Future[bytes]:
+        """Propose a membership change; the future resolves once it is applied."""
+        return self._track(lambda: self.node.propose_conf_change(change))
+
+    def _track(self, append: Callable[[], int]) -> asyncio.Future[bytes]:
+        """Run ``append`` (which returns the new entry's index) and await that entry's outcome."""
         try:
-            index = self.node.propose_conf_change(change)
+            index = append()
         except raft.ProposalDropped as dropped:
             raise NotLeader(dropped.leader_hint) from None
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()

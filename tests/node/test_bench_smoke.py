@@ -1,0 +1,44 @@
+"""The consensus and failover benchmarks run end to end and report the keys issue 5 names.
+
+Tiny sizes: this checks that the benchmarks work, not how fast anything is (that is the
+benchmarks' own job, see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _bench(*args: str, out: Path) -> dict[str, float]:
+    command = [sys.executable, "-m", "hive_cli.main", "bench", *args, "--json", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = json.loads(result.stdout.strip().splitlines()[-1])
+    assert json.loads(out.read_text()) == last
+    return last  # type: ignore[no-any-return]
+
+
+def test_consensus_benchmark_reports_latency_throughput_and_floor(tmp_path: Path) -> None:
+    summary = _bench(
+        "consensus", "--samples", "50", "--seconds", "0.5", "--skip-pysyncobj", out=tmp_path / "c.json"
+    )
+    for key in (
+        "p50_ms",
+        "p99_ms",
+        "ops_per_s_16",
+        "ops_per_s_256",
+        "orders_per_s",
+        "floor_rtt_us",
+        "floor_fsync_us",
+    ):
+        assert summary[key] > 0, key
+    assert summary["p50_ms"] <= summary["p99_ms"]
+
+
+def test_failover_benchmark_kills_and_measures(tmp_path: Path) -> None:
+    summary = _bench("failover", "--kills", "1", "--writers", "2", out=tmp_path / "f.json")
+    assert summary["kills"] == 1
+    assert 0 < summary["p50_s"] < 30
