@@ -11,12 +11,11 @@ from __future__ import annotations
 import copy
 import datetime
 import random
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from hive_testbed.api import apply, defaults, errors, patching, schema
+from hive_testbed.api import admission, apply, defaults, errors, patching
 from hive_testbed.api.resources import ResourceRegistry, ResourceType
 from hive_testbed.api.selectors import parse_field_selector, parse_label_selector
 from hive_testbed.api.store import Store
@@ -25,14 +24,8 @@ Clock = Callable[[], datetime.datetime]
 WriteHook = Callable[[ResourceType, str, dict[str, Any]], None]
 AdmissionHook = Callable[[ResourceType, dict[str, Any]], None]
 
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_SYSTEM_FINALIZERS = frozenset({"foregroundDeletion", "orphan"})
 _MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
 _NO_NEW_FINALIZERS = "Forbidden: no new finalizers can be added if the object is being deleted"
-_NAME_RULE = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-    "and must start and end with an alphanumeric character"
-)
 
 
 def utc_now() -> datetime.datetime:
@@ -147,7 +140,7 @@ class ApiCore:
                     }
                 ],
             )
-        self._validate_name(rtype, name)
+        admission.validate_name(rtype, name)
         if self.store.get(rtype.group_key, namespace, name) is not None:
             raise errors.already_exists(rtype.plural, name, group=rtype.group)
         obj["apiVersion"] = rtype.api_version
@@ -345,7 +338,7 @@ class ApiCore:
             finalizers.append("foregroundDeletion")
         if policy == "Orphan" and "orphan" not in finalizers:
             finalizers.append("orphan")
-        grace = self._grace_period(rtype, current, options)
+        grace = admission.grace_period(self.store, rtype, current, options)
         namespace_content = rtype.group_key == ("", "namespaces") and bool(
             (current.get("spec") or {}).get("finalizers")
         )
@@ -478,44 +471,7 @@ class ApiCore:
     ) -> dict[str, Any]:
         for hook in self.admission_hooks:
             hook(rtype, obj)
-        if rtype.schema is None:
-            return obj
-        if strict:
-            unknown = schema.unknown_fields(rtype.schema, obj)
-            if unknown:
-                listed = ", ".join(f'unknown field "{path}"' for path in unknown)
-                raise errors.bad_request(
-                    f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
-                    f"strict decoding error: {listed}"
-                )
-        admitted: dict[str, Any] = schema.prune_and_default(rtype.schema, obj, root=True)
-        causes = (
-            schema.validate(rtype.schema, admitted)
-            if old is None
-            else schema.validate(
-                rtype.schema, admitted, schema.prune_and_default(rtype.schema, old, root=True)
-            )
-        )
-        if causes:
-            raise errors.invalid(
-                rtype.kind, obj["metadata"].get("name", ""), group=rtype.group, causes=causes
-            )
-        return admitted
-
-    def _validate_name(self, rtype: ResourceType, name: str) -> None:
-        if len(name) > 253 or not _NAME.match(name):
-            raise errors.invalid(
-                rtype.kind,
-                name,
-                group=rtype.group,
-                causes=[
-                    {
-                        "reason": "FieldValueInvalid",
-                        "field": "metadata.name",
-                        "message": f'Invalid value: "{name}": {_NAME_RULE}',
-                    }
-                ],
-            )
+        return admission.admit_custom(rtype, obj, old=old, strict=strict)
 
     def _require_namespace(self, namespace: str) -> None:
         ns = self.store.get(("", "namespaces"), "", namespace)
@@ -528,24 +484,6 @@ class ApiCore:
                 f"unable to create new content in namespace {namespace} because it is being terminated",
             )
 
-    def _grace_period(self, rtype: ResourceType, obj: dict[str, Any], options: dict[str, Any]) -> int:
-        """Pods bound to an existing node wait for that node's agent to stop them; all else is immediate."""
-        if not (rtype.group == "" and rtype.plural == "pods"):
-            return 0
-        node_name = (obj.get("spec") or {}).get("nodeName")
-        if not node_name or self.store.get(("", "nodes"), "", node_name) is None:
-            return 0
-        if obj.get("status", {}).get("phase") in ("Succeeded", "Failed"):
-            return 0
-        requested = options.get("gracePeriodSeconds")
-        if requested is not None:
-            return max(int(requested), 0)
-        return int((obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
-
     def _notify(self, rtype: ResourceType, event_type: str, obj: dict[str, Any]) -> None:
         for hook in list(self.write_hooks):
             hook(rtype, event_type, obj)
-
-
-def system_finalizers() -> frozenset[str]:
-    return _SYSTEM_FINALIZERS
