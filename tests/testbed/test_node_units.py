@@ -12,6 +12,7 @@ from hive_testbed.api.resources import ResourceRegistry
 from hive_testbed.api.store import Store
 from hive_testbed.node.agent import NodeAgent
 from hive_testbed.node.cpus import CpuAllocator, render_cpuset, whole_cpus
+from hive_testbed.node.volumes import atomic_write
 
 
 def test_image_to_command_map(tmp_path: Any) -> None:
@@ -49,3 +50,19 @@ def test_exclusive_cpus_for_guaranteed_whole_cpu_pods_only() -> None:
     assert allocator.shared() == [0, 3]
     allocator.release("a")
     assert allocator.allocate("c", 1) == ([1], True)
+
+
+def test_atomic_write_swaps_the_data_link(tmp_path: Any) -> None:
+    atomic_write(tmp_path, {"tls.crt": b"one", "nested/ca.crt": b"ca"}, 0o600)
+    first = (tmp_path / "..data").resolve()
+    assert (tmp_path / "tls.crt").read_bytes() == b"one"
+    assert (tmp_path / "nested" / "ca.crt").read_bytes() == b"ca"
+    inode = (tmp_path / "tls.crt").stat().st_ino
+    atomic_write(tmp_path, {"tls.crt": b"one", "nested/ca.crt": b"ca"}, 0o600)
+    assert (tmp_path / "..data").resolve() == first  # unchanged content: nothing republished
+    atomic_write(tmp_path, {"tls.crt": b"two"}, 0o600)
+    assert (tmp_path / "tls.crt").read_bytes() == b"two"
+    assert (tmp_path / "tls.crt").stat().st_ino != inode  # a new file, as reloaders expect
+    assert not (tmp_path / "nested").exists()
+    assert not first.exists()
+    assert oct((tmp_path / "tls.crt").stat().st_mode & 0o777) == "0o600"

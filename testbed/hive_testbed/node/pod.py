@@ -40,6 +40,7 @@ class ContainerState:
     exit_code: int | None = None
     waiting_reason: str | None = None
     liveness_failures: int = 0
+    readiness_failures: int = 0
 
 
 class PodRuntime:
@@ -230,6 +231,11 @@ class PodRuntime:
             running = state.process is not None and state.process.returncode is None
             if running:
                 ready = True if readiness is None else await self._check(readiness, state)
+                if not ready and state.ready:  # a ready container turns unready after failureThreshold misses
+                    state.readiness_failures += 1
+                    ready = state.readiness_failures < int((readiness or {}).get("failureThreshold", 3))
+                else:
+                    state.readiness_failures = 0
                 if ready != state.ready:
                     state.ready = ready
                     self.agent.write_status(self)

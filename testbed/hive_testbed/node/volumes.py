@@ -1,26 +1,22 @@
 """Pod volumes as directories and files, as the kubelet lays them out.
 
 emptyDir lives with the pod; a PVC's directory is keyed by namespace and claim name so it survives
-the pod; configMap, secret and projected volumes are files rewritten in place when the objects
-change. The hosts file gives every pod the DNS names of its peers under their headless services.
+the pod; configMap, secret and projected volumes are files republished atomically (the kubelet's
+``..data`` symlink swap) when the objects change. The hosts file gives every pod the DNS names of
+its peers and of the services in its namespace.
 """
 
 from __future__ import annotations
 
 import base64
+import os
+import shutil
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from hive_testbed.api.core import ApiCore
-
-
-def _write_if_changed(path: Path, data: bytes, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() and path.read_bytes() == data:
-        return
-    with path.open("wb") as handle:  # in place: bind mounts of single files keep seeing the same inode
-        handle.write(data)
-    path.chmod(mode)
 
 
 def _source_files(
@@ -74,9 +70,48 @@ def sync_volume(
                 )
             elif "configMap" in source:
                 files.update(_source_files(core, namespace, source["configMap"], secret=False) or {})
-    for relative, data in files.items():
-        _write_if_changed(path / relative, data, mode)
+    if any(key in volume for key in ("configMap", "secret", "projected")):
+        atomic_write(path, files, mode)
     return path
+
+
+def atomic_write(directory: Path, files: dict[str, bytes], mode: int) -> None:
+    """Publish ``files`` the way the kubelet's atomic writer does: a new ``..<stamp>`` directory,
+    ``..data`` switched to it by one rename, and each entry a symlink through ``..data``. Readers
+    never see a half-written set, and a changed file is a new inode (what reloaders watch for)."""
+    current = directory / "..data"
+    if current.is_dir():
+        existing = {
+            str(p.relative_to(current.resolve())): p.read_bytes()
+            for p in current.resolve().rglob("*")
+            if p.is_file()
+        }
+        if existing == files:
+            return
+    stamp = directory / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{uuid.uuid4().hex[:8]}"
+    stamp.mkdir(parents=True)
+    for relative, data in files.items():
+        target = stamp / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(mode)
+    swap = directory / "..data_tmp"
+    if swap.is_symlink():
+        swap.unlink()
+    os.symlink(stamp.name, swap)
+    os.replace(swap, current)
+    tops = {relative.split("/", 1)[0] for relative in files}
+    for top in tops:
+        link = directory / top
+        if not link.is_symlink():
+            if link.exists():
+                shutil.rmtree(link) if link.is_dir() else link.unlink()
+            os.symlink(f"..data/{top}", link)
+    for entry in directory.iterdir():
+        if entry.name.startswith("..") and entry.name not in ("..data", stamp.name) and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif not entry.name.startswith("..") and entry.is_symlink() and entry.name not in tops:
+            entry.unlink()
 
 
 def hosts_file(
