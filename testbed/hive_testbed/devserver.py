@@ -55,7 +55,7 @@ def next_steps(kubeconfig: Path, url: str, crds_installed: list[str]) -> str:
     else:
         lines.append("  no CRDs installed (none found in crds/); run: kubectl apply -f crds/")
     lines += [
-        "  node agent: runs pods as local processes on 127.0.10.x (needs root for mount namespaces)",
+        "  node agent: runs pods as local processes on loopback addresses (needs root for mount namespaces)",
         "Next:",
         f"  export KUBECONFIG={kubeconfig}",
         "  kubectl get namespaces",

@@ -7,6 +7,7 @@ with the same PVC directory. Uses its own test bed (with a node agent) next to t
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import time
 import urllib.request
@@ -132,7 +133,7 @@ def test_statefulset_pods_run_as_processes(node_bed: tuple[TestBedThread, RawCli
     pods = {p["metadata"]["name"]: p for p in api.get(f"/api/v1/namespaces/{ns}/pods")["items"]}
     ips = {name: pod["status"]["podIP"] for name, pod in pods.items()}
     assert len(set(ips.values())) == 2
-    assert all(ip.startswith("127.0.10.") for ip in ips.values())
+    assert all(ipaddress.ip_address(ip).is_loopback for ip in ips.values())
     for name, ip in ips.items():
         boots = _fetch(f"http://{ip}:8080/boots")
         assert boots.strip() == f"{name} {ip}"  # its own pod DNS name resolved to its pod IP

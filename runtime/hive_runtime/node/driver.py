@@ -88,6 +88,7 @@ class RaftDriver:
         self.stats = DriverStats()
         self.soft_state = raft.SoftState(None, raft.Role.FOLLOWER)
         self._pending: dict[int, tuple[int, asyncio.Future[bytes]]] = {}
+        self._proposals: list[tuple[bytes, asyncio.Future[bytes]]] = []
         self._reads: dict[bytes, asyncio.Future[int]] = {}
         self._ready_reads: list[tuple[int, asyncio.Future[int]]] = []
         self._read_ids = count(1)
@@ -105,8 +106,35 @@ class RaftDriver:
         self._wakeup.set()
 
     def propose(self, data: bytes) -> asyncio.Future[bytes]:
-        """Append ``data`` as leader; the future resolves to the state machine's outcome."""
-        return self._track(lambda: self.node.propose(data))
+        """Append ``data`` as leader; the future resolves to the state machine's outcome.
+
+        Proposals made in the same event-loop iteration are appended together
+        (``propose_batch``): one replication round, one fsync and one message per follower
+        carry all of them. A refused batch fails each future with :class:`NotLeader`.
+        """
+        if not self.is_leader:
+            raise NotLeader(self.leader_id)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._proposals.append((data, future))
+        if len(self._proposals) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_proposals)
+        return future
+
+    def _flush_proposals(self) -> None:
+        batch, self._proposals = self._proposals, []
+        if not batch:
+            return
+        try:
+            last = self.node.propose_batch([data for data, _ in batch])
+        except raft.ProposalDropped as dropped:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(NotLeader(dropped.leader_hint))
+            return
+        term = self.node.term
+        for offset, (_, future) in enumerate(batch):
+            self._pending[last - len(batch) + 1 + offset] = (term, future)
+        self._wakeup.set()
 
     def propose_conf_change(self, change: raft.ConfChange) -> asyncio.Future[bytes]:
         """Propose a membership change; the future resolves once it is applied."""

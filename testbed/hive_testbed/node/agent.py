@@ -1,6 +1,6 @@
 """The node agent: schedules pods onto itself and runs their containers as local processes.
 
-Each pod gets a loopback address (127.0.10.N, reported as ``status.podIP``) and its own mount
+Each pod gets a loopback address (127.1xx.y.N, reported as ``status.podIP``) and its own mount
 namespace in which its volumes appear at their ``mountPath`` and a generated ``/etc/hosts``
 resolves peers' pod DNS names. Readiness and liveness probes (HTTP, TCP, exec) drive the Ready
 condition; containers restart with exponential back-off per ``restartPolicy``; deletion sends
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import random
 import shutil
 import sys
 from pathlib import Path
@@ -42,6 +43,9 @@ def default_images() -> dict[str, list[str]]:
     }
 
 
+POD_ADDRESSES = 250
+
+
 class NodeAgent:
     def __init__(
         self,
@@ -53,7 +57,7 @@ class NodeAgent:
         restart_backoff: float = 10.0,
         max_backoff: float = 300.0,
         sync_seconds: float = 1.0,
-        ip_base: str = "127.0.10.2",
+        ip_base: str | None = None,
     ) -> None:
         self.core = core
         self.root = root
@@ -62,7 +66,13 @@ class NodeAgent:
         self.restart_backoff = restart_backoff
         self.max_backoff = max_backoff
         self.sync_seconds = sync_seconds
-        self._ip_base = int(ipaddress.IPv4Address(ip_base))
+        # Each agent takes a /24 of its own in 127.0.0.0/8 (several test beds may run, one after
+        # another, in one process, and a stopped pod's process may outlive its object briefly).
+        chosen = (
+            ip_base if ip_base is not None else f"127.{random.randint(100, 199)}.{random.randint(0, 255)}.2"
+        )
+        self._ip_base = int(ipaddress.IPv4Address(chosen))
+        self._ip_cursor = 0
         self._ips: dict[str, str] = {}
         self.pods: dict[str, PodRuntime] = {}
         self.cpus = CpuAllocator()
@@ -83,12 +93,18 @@ class NodeAgent:
         )
 
     def _allocate_ip(self, uid: str) -> str:
+        """The next free address after the last one handed out (round robin over 250 addresses),
+        so a deleted pod's address is not reused while its process may still be exiting."""
         if uid not in self._ips:
             used = set(self._ips.values())
-            offset = 0
-            while str(ipaddress.IPv4Address(self._ip_base + offset)) in used:
-                offset += 1
-            self._ips[uid] = str(ipaddress.IPv4Address(self._ip_base + offset))
+            for _ in range(POD_ADDRESSES):
+                address = str(ipaddress.IPv4Address(self._ip_base + self._ip_cursor))
+                self._ip_cursor = (self._ip_cursor + 1) % POD_ADDRESSES
+                if address not in used:
+                    self._ips[uid] = address
+                    break
+            else:
+                raise ApiError(503, "ServiceUnavailable", "the node has no free pod address")
         return self._ips[uid]
 
     def _on_write(self, rtype: ResourceType, event_type: str, obj: dict[str, Any]) -> None:
