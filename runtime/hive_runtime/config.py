@@ -177,6 +177,9 @@ class RuntimeConfig(_Strict):
     backup_key_file: Path | None = None
     audit_key_file: Path | None = None
     ready_max_lag_entries: int = Field(default=1_000, ge=0)
+    # Audit checkpoint schedule: part of the replicated state, so equal on every replica.
+    audit_checkpoint_every: int = Field(default=1_000, ge=1, le=1_000_000)
+    audit_checkpoint_interval_ms: int = Field(default=1_000, ge=1, le=3_600_000)
     version: str | None = None
     event_loop: Literal["asyncio", "uvloop"] = "asyncio"  # uvloop: clients only (see transport docs)
 

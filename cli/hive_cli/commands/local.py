@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.set_defaults(handler=_up)
     demo = actions.add_parser("demo", help="trade, kill the leader, show nothing acknowledged was lost")
     demo.add_argument("--data-dir", type=Path, default=None, help="keep the cluster's files here")
-    demo.add_argument("--orders", type=int, default=150, help="orders per client")
+    demo.add_argument("--orders", type=int, default=300, help="orders per client")
     demo.set_defaults(handler=_demo)
 
 

@@ -126,6 +126,7 @@ class LocalCluster:
                 "reload_poll_seconds": 0.5,
             },
             "backup_key_file": str(self.backup_key),
+            "audit_checkpoint_every": 100,
             "audit_key_file": str(private),
             "raft": {
                 "tick_ms": self.tick_ms,

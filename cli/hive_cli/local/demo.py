@@ -82,7 +82,7 @@ async def _trader(
                 tally.filled_qty += report.last_qty
 
 
-async def run_demo(root: Path, *, orders_per_trader: int = 150) -> int:
+async def run_demo(root: Path, *, orders_per_trader: int = 300) -> int:
     cluster = LocalCluster(root, replicas=3)
     print(f"== Starting 3 replicas on 127.77.{cluster.octet}.1-3 (data under {root})")
     cluster.start_all()
@@ -100,7 +100,10 @@ async def run_demo(root: Path, *, orders_per_trader: int = 150) -> int:
             asyncio.create_task(_trader(client, account, tally, orders=orders_per_trader, stop=stop, seed=i))
             for i, (client, account) in enumerate(zip(clients, ACCOUNTS, strict=True))
         ]
-        await asyncio.sleep(0.5)
+        total = orders_per_trader * len(ACCOUNTS)
+        async with asyncio.timeout(60):
+            while len(tally.acknowledged) < total // 4:  # kill the leader mid-stream
+                await asyncio.sleep(0.005)
         acknowledged_before = len(tally.acknowledged)
         print(f"== {len(ACCOUNTS)} clients trading: {acknowledged_before} orders acknowledged so far")
         print(f"== SIGKILL the leader, node {leader}, while clients keep writing")
@@ -141,7 +144,13 @@ async def run_demo(root: Path, *, orders_per_trader: int = 150) -> int:
             for trail in sorted((node.data_dir / "audit").glob("*.audit")):
                 result = verify_trail(trail, key)
                 status = "intact" if result.ok else f"BROKEN: {result.problem}"
-                counts = f"{result.records} records, {result.checkpoints} signed checkpoints"
+                if result.ok and result.checkpoints == 0:
+                    status = "intact but no signed checkpoint"
+                    problems.append(f"audit trail {trail} has no signed checkpoint")
+                counts = (
+                    f"{result.records} records, {result.checkpoints} signed checkpoints, "
+                    f"{result.unsigned_tail} after the last one"
+                )
                 print(f"== Audit trail node {node_id} {trail.name}: {counts}, {status}")
                 if not result.ok:
                     problems.append(f"audit trail {trail} does not verify: {result.problem}")

@@ -74,7 +74,10 @@ class RuntimeNode:
             durable=config.storage.fsync == "always",
             metrics=StorageMetrics(self.registry),
         )
-        self.state = NodeStateMachine()
+        self.state = NodeStateMachine(
+            checkpoint_every=config.audit_checkpoint_every,
+            checkpoint_interval_ms=config.audit_checkpoint_interval_ms,
+        )
         timing = config.raft
         self.driver = RaftDriver(
             raft_config=raft.RaftConfig(
