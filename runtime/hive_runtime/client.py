@@ -300,7 +300,10 @@ class Client:
         try:
             raw = await self._with_failover(kind, payload, idempotent=False)
         except TimeoutError:
-            raise UnavailableError("no leader answered before the deadline") from None
+            # An attempt may have reached the leader before the deadline cut it off.
+            raise OutcomeUnknownError(
+                "no answer before the deadline; the write may have been applied"
+            ) from None
         ok, value = msgpack.unpackb(raw, raw=False)
         if kind == "put":
             if not ok:

@@ -62,8 +62,14 @@ async def _register_client(
                         )
                     )
             except OutcomeUnknownError:
-                kind = OpKind.PUT if roll < 0.45 else OpKind.CAS
-                history.append(Operation(client_id, key, kind, invoked, None, value=value, expected=None))
+                # The write may or may not have taken effect: recorded as never returning, with
+                # exactly what was asked (a CAS keeps its expected value).
+                if roll < 0.45:
+                    history.append(Operation(client_id, key, OpKind.PUT, invoked, None, value=value))
+                else:
+                    history.append(
+                        Operation(client_id, key, OpKind.CAS, invoked, None, value=value, expected=expected)
+                    )
             except ClientError:
                 continue
 
