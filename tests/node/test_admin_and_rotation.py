@@ -124,6 +124,23 @@ async def test_certificates_rotate_in_place_under_load_with_no_failed_request(
     assert all(cluster.is_running(node) for node in cluster.nodes), "rotation must not restart anything"
 
 
+async def test_mounted_secrets_reload_in_place(make_cluster: Callable[..., LocalCluster]) -> None:
+    cluster = make_cluster(replicas=1)
+    secret = cluster.nodes[1].data_dir.parent / "secrets" / "venue-password"
+    secret.write_text("first")
+    cluster.start_all()
+    await cluster.wait_ready(within=60)
+    _, before = await cluster.admin(1, "GET", "/status")
+    assert before["secrets_hash"] is not None
+    secret.write_text("second")  # the kubelet rewrites the mounted file
+    async with asyncio.timeout(15):
+        while (await cluster.admin(1, "GET", "/status"))[1]["secrets_hash"] == before["secrets_hash"]:
+            await asyncio.sleep(0.1)
+    _, after = await cluster.admin(1, "GET", "/status")
+    assert "second" not in str(after) and "first" not in str(after), "values never appear in status"
+    assert cluster.is_running(1) and after["term"] == before["term"], "reloaded without a restart"
+
+
 async def test_backup_is_encrypted_verified_and_restores_into_a_new_cluster(
     make_cluster: Callable[..., LocalCluster], tmp_path: Path
 ) -> None:

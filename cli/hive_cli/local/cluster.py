@@ -126,6 +126,7 @@ class LocalCluster:
                 "reload_poll_seconds": 0.5,
             },
             "backup_key_file": str(self.backup_key),
+            "secrets_dir": str(node_dir / "secrets"),
             "audit_checkpoint_every": 100,
             "audit_key_file": str(private),
             "raft": {
@@ -138,6 +139,7 @@ class LocalCluster:
             "transport": {"reconnect_initial_seconds": 0.02, "reconnect_max_seconds": 0.25},
             **self.extra_config,
         }
+        (node_dir / "secrets").mkdir(parents=True, exist_ok=True)
         config_path = node_dir / "config.yaml"
         config_path.parent.mkdir(parents=True, exist_ok=True)
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))

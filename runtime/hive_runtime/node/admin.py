@@ -27,17 +27,6 @@ ANY_ROLE = frozenset({Role.OPERATOR, Role.CLIENT, Role.PEER})
 OPERATOR_ONLY = frozenset({Role.OPERATOR})
 
 
-def _secret_versions_hash(directory: Path | None) -> str | None:
-    """A hash over the names and contents of the mounted secret files (never the contents)."""
-    if directory is None or not directory.is_dir():
-        return None
-    hasher = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith("..")):
-        hasher.update(str(path.relative_to(directory)).encode() + b"\0")
-        hasher.update(hashlib.sha256(path.read_bytes()).digest())
-    return hasher.hexdigest()
-
-
 def node_status(node: RuntimeNode) -> dict[str, Any]:
     status = node.driver.status()
     conf = status.conf_state
@@ -74,7 +63,7 @@ def node_status(node: RuntimeNode) -> dict[str, Any]:
             "serial": format(certificate.serial_number, "x"),
             "not_after": certificate.not_valid_after_utc.isoformat(),
         },
-        "secrets_hash": _secret_versions_hash(node.config.secrets_dir),
+        "secrets_hash": node.secrets.versions_hash if node.secrets is not None else None,
         "ready": node.is_ready(),
     }
 

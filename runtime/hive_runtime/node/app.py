@@ -31,6 +31,7 @@ from hive_runtime.node.http import ReloadingServerContext, metrics_app, probe_ap
 from hive_runtime.node.metrics import NodeMetrics
 from hive_runtime.node.state import NodeStateMachine
 from hive_runtime.platform import freeze_after_warmup, pin_current_thread, thread_pool_off_pinned_core
+from hive_runtime.secretfiles import SecretFiles
 from hive_runtime.storage import StorageMetrics
 from hive_runtime.tlsfiles import TlsMaterial, TlsPaths
 from hive_runtime.transport import (
@@ -96,6 +97,13 @@ class RuntimeNode:
             sync_in_thread=config.storage.sync_in_thread,
         )
         self.audit_writer = self._open_audit_trail()
+        self.secrets = (
+            SecretFiles(
+                config.secrets_dir, poll_interval=config.tls.reload_poll_seconds, registry=self.registry
+            )
+            if config.secrets_dir is not None
+            else None
+        )
         self.links: dict[int, PeerLink] = {}
         self._link_tasks: dict[int, asyncio.Task[None]] = {}
         peer_policy = AccessPolicy(
@@ -280,6 +288,8 @@ class RuntimeNode:
                 group.create_task(self.driver.run())
                 group.create_task(self._ticker())
                 group.create_task(self.tls.watch(sleep=self._sleep))
+                if self.secrets is not None:
+                    group.create_task(self.secrets.watch(sleep=self._sleep))
                 group.create_task(self._refresh_metrics())
                 group.create_task(self._freeze_after_warmup())
         finally:
