@@ -178,21 +178,22 @@ class RaftDriver:
             await self.process_ready()
 
     async def process_ready(self) -> None:
-        """Carry out every pending Ready. The fsync runs in a worker thread: meanwhile the loop
-        keeps receiving messages and proposals, which the next Ready then persists together."""
+        """Carry out every pending Ready (see the module docstring for the order). With
+        ``sync_in_thread`` the fsync runs in a worker thread: meanwhile the loop keeps receiving
+        messages and proposals, which the next Ready persists together."""
         while self.node.has_ready():
             ready = self.node.ready()
             self._persist(ready)
             if ready.must_sync:
                 started = time.perf_counter()
                 if self.sync_in_thread:
-                    await asyncio.to_thread(self.storage.sync)
+                    synced = await asyncio.to_thread(self.storage.sync)
                 else:
-                    self.storage.sync()
-                elapsed = time.perf_counter() - started
-                self.stats.fsyncs += 1
-                if self._on_fsync is not None:
-                    self._on_fsync(elapsed)
+                    synced = self.storage.sync()
+                if synced:
+                    self.stats.fsyncs += 1
+                    if self._on_fsync is not None:
+                        self._on_fsync(time.perf_counter() - started)
             self._send_and_apply(ready)
             self.node.advance(ready)
         self._maybe_snapshot()

@@ -56,6 +56,7 @@ class DurableRaftStorage:
             options["segment_bytes"] = segment_bytes
         self.disk = disk.NodeStorage(data_dir, **options)
         self.durable = durable  # False only for benchmarks: acknowledged writes can be lost
+        self._unsynced = False  # WAL writes not yet covered by an fdatasync
         self.memory = self._recover(bootstrap)
         self._saved_term_vote = (self.memory.hard_state.term, self.memory.hard_state.vote)
 
@@ -110,6 +111,7 @@ class DurableRaftStorage:
         )
         self.disk.install_snapshot(disk.Snapshot(meta, snapshot.data))
         self.memory.apply_snapshot(snapshot)
+        self._unsynced = True
 
     def append(self, entries: Sequence[raft.Entry]) -> None:
         """Write entries (replacing a conflicting suffix); durable only after :meth:`sync`."""
@@ -120,6 +122,7 @@ class DurableRaftStorage:
             self.disk.truncate_after(first - 1)
         self.disk.append([_to_record(entry) for entry in entries])
         self.memory.append(list(entries))
+        self._unsynced = True
 
     def set_hard_state(self, state: raft.HardState) -> None:
         """Record term, vote and commit. Term and vote go to disk at once (they must survive a
@@ -130,9 +133,15 @@ class DurableRaftStorage:
             self.disk.save_hard_state(disk.HardState(state.term, state.vote, state.commit))
             self._saved_term_vote = (state.term, state.vote)
 
-    def sync(self) -> None:
-        if self.durable:
+    def sync(self) -> bool:
+        """Make appended entries durable. Term and vote are already durable when set (atomic file
+        write); a Ready that only moves the commit index has nothing to sync (the commit index is
+        recoverable), so no fdatasync is spent on it."""
+        synced = self.durable and self._unsynced
+        if synced:
             self.disk.sync()
+        self._unsynced = False
+        return synced
 
     def save_snapshot(
         self, *, index: int, conf_state: raft.ConfState, data: bytes, keep_entries: int
