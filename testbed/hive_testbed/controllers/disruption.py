@@ -8,7 +8,6 @@ that would go below a budget are refused with 429, as on a real cluster.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import Any
 
@@ -16,6 +15,7 @@ from hive_testbed.api import errors
 from hive_testbed.api.core import ApiCore
 from hive_testbed.api.resources import ResourceType
 from hive_testbed.api.selectors import parse_label_selector, selector_from_label_selector_object
+from hive_testbed.controllers.loop import ResyncingController
 from hive_testbed.controllers.statefulset import is_ready
 
 PDBS = ("policy", "poddisruptionbudgets")
@@ -66,26 +66,8 @@ def budget_status(core: ApiCore, pdb: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class DisruptionController:
-    def __init__(self, core: ApiCore, *, resync_seconds: float = 1.0) -> None:
-        self._core = core
-        self._wake = asyncio.Event()
-        self._resync = resync_seconds
-        core.write_hooks.append(self._on_write)
-
-    def _on_write(self, rtype: ResourceType, event_type: str, obj: dict[str, Any]) -> None:
-        if rtype.group_key in (PDBS, PODS):
-            self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            try:
-                async with asyncio.timeout(self._resync):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            self.reconcile_all()
+class DisruptionController(ResyncingController):
+    watched = frozenset({PDBS, PODS})
 
     def reconcile_all(self) -> None:
         pdb_type = self._core.registry.storage_type(*PDBS)

@@ -11,15 +11,14 @@ Revisions are ``ControllerRevision`` objects named ``<set>-<hash>`` and reported
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import hashlib
 import json
 from typing import Any
 
-from hive_testbed.api.core import ApiCore
 from hive_testbed.api.errors import ApiError
 from hive_testbed.api.resources import ResourceType
+from hive_testbed.controllers.loop import ResyncingController
 
 REVISION_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -39,31 +38,13 @@ def is_ready(pod: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
 
 
-class StatefulSetController:
-    def __init__(self, core: ApiCore, *, resync_seconds: float = 1.0) -> None:
-        self._core = core
-        self._wake = asyncio.Event()
-        self._resync = resync_seconds
-        core.write_hooks.append(self._on_write)
+class StatefulSetController(ResyncingController):
+    watched = frozenset(WATCHED)
 
     def _type(self, group: str, plural: str) -> ResourceType:
         rtype = self._core.registry.storage_type(group, plural)
         assert rtype is not None
         return rtype
-
-    def _on_write(self, rtype: ResourceType, event_type: str, obj: dict[str, Any]) -> None:
-        if rtype.group_key in WATCHED:
-            self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            try:
-                async with asyncio.timeout(self._resync):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            self.reconcile_all()
 
     def reconcile_all(self) -> None:
         sts_type = self._type("apps", "statefulsets")
