@@ -125,9 +125,6 @@ class StorageSettings(_Strict):
     fsync: Literal["always", "never"] = "always"  # "never" loses acknowledged writes: benchmarks only
     segment_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024, le=4 * 1024**3)
     snapshots_kept: int = Field(default=2, ge=1, le=100)
-    # fdatasync on a worker thread lets the loop gather more entries per sync (throughput) at the
-    # cost of a thread hand-off per commit (latency); inline is the default.
-    sync_in_thread: bool = False
 
 
 class TransportSettings(_Strict):

@@ -17,7 +17,7 @@ def test_leader_read_waits_for_a_heartbeat_quorum() -> None:
     leader.read_index(b"r1")
     assert cluster.read_states[1] == []  # not yet: no quorum acknowledged the heartbeat
     ready = leader.ready()
-    heartbeats = [m for m in ready.messages if m.type is MessageType.HEARTBEAT]
+    heartbeats = [m for m in ready.early_messages if m.type is MessageType.HEARTBEAT]
     assert {m.context for m in heartbeats} == {b"r1"}
     leader.advance(ready)
     cluster.queue.extend(heartbeats)

@@ -12,17 +12,72 @@ from hive_runtime.sim.memory_cluster import MemoryCluster
 
 
 def test_new_entries_appear_for_persistence_before_their_commit() -> None:
-    # Figure 2: entries reach stable storage before the leader counts acknowledgements.
-    node = RaftNode(RaftConfig(node_id=1), MemoryStorage(ConfState(frozenset({1}))), rng=random.Random(1))
+    # Figure 2: entries reach stable storage before the leader counts its own copy.
+    storage = MemoryStorage(ConfState(frozenset({1})))
+    node = RaftNode(RaftConfig(node_id=1), storage, rng=random.Random(1))
     node.campaign()
     ready = node.ready()
     assert [e.kind for e in ready.entries] == [EntryKind.NO_OP]
-    assert ready.hard_state is not None and ready.hard_state.commit == 1
-    # Single voter: committed right away, delivered for apply in the same Ready after persisting.
-    assert [e.index for e in ready.committed_entries] == [1]
+    storage.append(list(ready.entries))
+    # Single voter: the no-op commits only once advance() reports it durable.
+    assert ready.committed_entries == ()
+    assert node.log.committed == 0
     node.advance(ready)
+    assert node.log.committed == 1
+    follow_up = node.ready()
+    assert [e.index for e in follow_up.committed_entries] == [1]
+    assert follow_up.entries == ()
+    node.advance(follow_up)
     assert not node.has_ready()
     assert node.log.applied == 1
+
+
+def test_leader_appends_are_early_messages_and_acks_are_not() -> None:
+    # Thesis §10.2.1: the leader may replicate while its own fsync runs; a follower's
+    # acknowledgement promises durability, so it waits for the fsync.
+    cluster = MemoryCluster(3)
+    leader = cluster.elect(1)
+    leader.propose(b"a")
+    ready = leader.ready()
+    assert [m.type.name for m in ready.early_messages] == ["APPEND", "APPEND"]
+    assert ready.messages == ()
+    follower = cluster.nodes[2]
+    follower.step(ready.early_messages[0])
+    follower_ready = follower.ready()
+    assert follower_ready.early_messages == ()
+    assert [m.type.name for m in follower_ready.messages] == ["APPEND_RESP"]
+
+
+def test_leader_counts_itself_only_after_advance() -> None:
+    # One follower's ack is not a majority of three until the leader's own copy is durable.
+    cluster = MemoryCluster(3)
+    leader = cluster.elect(1)
+    index = leader.propose(b"a")
+    ready = leader.ready()
+    follower = cluster.nodes[2]
+    follower.step(ready.early_messages[0])
+    ack = follower.ready()
+    follower.advance(ack)
+    leader.step(ack.messages[0])
+    assert leader.log.committed < index  # leader's fsync still in flight
+    cluster.storage[1].append(list(ready.entries))
+    leader.advance(ready)
+    assert leader.log.committed == index
+
+
+def test_two_follower_acks_commit_without_the_leaders_copy() -> None:
+    # A majority of durable copies is enough, whether or not it includes the leader.
+    cluster = MemoryCluster(3)
+    leader = cluster.elect(1)
+    index = leader.propose(b"a")
+    ready = leader.ready()
+    for position, follower_id in enumerate((2, 3)):
+        follower = cluster.nodes[follower_id]
+        follower.step(ready.early_messages[position])
+        ack = follower.ready()
+        follower.advance(ack)
+        leader.step(ack.messages[0])
+    assert leader.log.committed == index
 
 
 def test_ready_cannot_be_taken_twice_without_advance() -> None:
@@ -47,7 +102,7 @@ def test_messages_appended_after_ready_wait_for_the_next_ready() -> None:
     leader.advance(ready)
     follow_up = leader.ready()
     assert [e.data for e in follow_up.entries] == [b"b"]
-    assert all(m.type.name == "APPEND" for m in follow_up.messages)
+    assert all(m.type.name == "APPEND" for m in follow_up.early_messages)
 
 
 def test_soft_state_changes_are_reported() -> None:

@@ -82,6 +82,9 @@ def test_leader_does_not_commit_previous_term_entry_by_counting_replicas() -> No
         leader.step(Message(MessageType.PRE_VOTE_RESP, voter, 1, leader.term + 1))
     leader.step(Message(MessageType.VOTE_RESP, 2, 1, leader.term))
     assert leader.role is Role.LEADER and leader.log.last_index() == 3  # no-op at 3
+    ready = leader.ready()
+    leader.log.storage.append(list(ready.entries))  # type: ignore[attr-defined]
+    leader.advance(ready)  # the leader's own no-op is durable
     # Follower 2 now acknowledges index 2 (the term-2 entry) but not the no-op.
     leader.step(Message(MessageType.APPEND_RESP, 2, 1, leader.term, index=2))
     assert leader.log.committed == 0

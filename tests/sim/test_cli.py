@@ -32,7 +32,7 @@ def test_sim_prints_one_line_per_seed_and_json_last(capsys: pytest.CaptureFixtur
 
 
 def test_failing_seed_prints_replay_command_and_trace(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["sim", "--seeds", "1-30", "--steps", "600", "--plant-bug", "grant-two-votes", "--json"])
+    code = main(["sim", "--seeds", "1-60", "--steps", "600", "--plant-bug", "grant-two-votes", "--json"])
     out = capsys.readouterr().out
     assert code == 1
     assert "replay with: hive sim --seeds" in out and "--plant-bug grant-two-votes" in out

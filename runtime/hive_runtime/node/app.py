@@ -40,6 +40,7 @@ from hive_runtime.transport import (
     Frame,
     FrameConnection,
     FrameServer,
+    OutputCoalescer,
     PeerLink,
     TransportMetrics,
 )
@@ -80,21 +81,23 @@ class RuntimeNode:
             checkpoint_interval_ms=config.audit_checkpoint_interval_ms,
         )
         timing = config.raft
+        self.output = OutputCoalescer()
         self.driver = RaftDriver(
             raft_config=raft.RaftConfig(
                 node_id=config.node_id,
                 election_ticks=timing.election_ticks,
                 heartbeat_ticks=timing.heartbeat_ticks,
+                broadcast_commit=False,  # followers learn commits with the next append or heartbeat
             ),
             storage=self.storage,
             state=self.state,
             rng=rng if rng is not None else random.Random(),
             send=self._send_raft,
+            flush_output=self.output.flush,
             snapshot_every=timing.snapshot_every,
             keep_entries=timing.keep_entries,
             on_fsync=self.metrics.fsync_latency.observe,
             after_apply=self._drain_audit,
-            sync_in_thread=config.storage.sync_in_thread,
         )
         self.audit_writer = self._open_audit_trail()
         self.secrets = (
@@ -117,6 +120,7 @@ class RuntimeNode:
             metrics=self.transport_metrics,
             max_frame_size=config.transport.max_frame_bytes,
             handshake_timeout=config.transport.handshake_timeout_seconds,
+            coalescer=self.output,
         )
         self.client_service = ClientService(
             driver=self.driver, leader_address=config.client_address, metrics=self.metrics
@@ -129,6 +133,7 @@ class RuntimeNode:
             metrics=self.transport_metrics,
             max_frame_size=config.transport.max_frame_bytes,
             handshake_timeout=config.transport.handshake_timeout_seconds,
+            coalescer=self.output,
         )
         self.started_at = time.time()
         self.bound: dict[str, tuple[str, int]] = {}
@@ -195,6 +200,7 @@ class RuntimeNode:
                 ),
                 max_frame_size=self.config.transport.max_frame_bytes,
                 metrics=self.transport_metrics,
+                coalescer=self.output,
             )
             self.links[node_id] = link
             self._link_tasks[node_id] = asyncio.get_running_loop().create_task(link.run())

@@ -73,15 +73,53 @@ class ClientService:
 
     @property
     def handlers(self) -> dict[str, Callable[[FrameConnection, Frame], Any]]:
-        return {kind: self._spawn(kind) for kind in ("trade", "put", "cas", "get", "order", "ping")}
+        handlers = {kind: self._spawn(kind) for kind in ("get", "order", "ping")}
+        handlers |= {kind: self._write_handler(kind) for kind in ("trade", "put", "cas")}
+        return handlers
 
     def _spawn(self, kind: str) -> Callable[[FrameConnection, Frame], Any]:
         async def handler(connection: FrameConnection, frame: Frame) -> None:
-            task = asyncio.get_running_loop().create_task(self._answer(kind, connection, frame.payload))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start_task(kind, connection, frame.payload)
 
         return handler
+
+    def _start_task(self, kind: str, connection: FrameConnection, payload: Any) -> None:
+        task = asyncio.get_running_loop().create_task(self._answer(kind, connection, payload))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _write_handler(self, kind: str) -> Callable[[FrameConnection, Frame], Any]:
+        """Writes are proposed right here, and answered from the Ready loop's callback (no task
+        per request); only an order retry, which needs a read barrier first, takes a task."""
+
+        async def handler(connection: FrameConnection, frame: Frame) -> None:
+            payload = frame.payload
+            if kind == "trade" and isinstance(payload, dict) and payload.get("retry"):
+                self._start_task(kind, connection, payload)
+                return
+            request_id = payload.get("id") if isinstance(payload, dict) else None
+            started = self._monotonic()
+            try:
+                if not isinstance(request_id, int):
+                    raise BadRequest("request has no integer id")
+                entry = self._write_entry(kind, payload, connection.identity.role)
+                self.driver.propose_with(
+                    entry,
+                    lambda outcome, error: self._reply(
+                        kind, connection, request_id, started, result=_result(kind, outcome), error=error
+                    ),
+                )
+            except Exception as error:
+                self._reply(kind, connection, request_id, started, result=None, error=error)
+
+        return handler
+
+    def _write_entry(self, kind: str, payload: dict[str, Any], role: Role) -> bytes:
+        if kind == "put":
+            return register_put(_key(payload), payload.get("value"))
+        if kind == "cas":
+            return register_cas(_key(payload), expected=payload.get("expected"), value=payload.get("value"))
+        return self._trade_entry(payload, role)
 
     async def _answer(self, kind: str, connection: FrameConnection, payload: Any) -> None:
         request_id = payload.get("id") if isinstance(payload, dict) else None
@@ -90,25 +128,40 @@ class ClientService:
             if not isinstance(request_id, int):
                 raise BadRequest("request has no integer id")
             result = await self._execute(kind, payload, connection.identity.role)
+        except Exception as error:
+            self._reply(kind, connection, request_id, started, result=None, error=error)
+        else:
+            self._reply(kind, connection, request_id, started, result=result, error=None)
+
+    def _reply(
+        self,
+        kind: str,
+        connection: FrameConnection,
+        request_id: Any,
+        started: float,
+        *,
+        result: Any,
+        error: BaseException | None,
+    ) -> None:
+        """Queue the reply frame (it leaves with the connection's next flush)."""
+        if error is None:
             reply = Frame("ok", {"id": request_id, "result": result})
-            self.metrics.client_requests.labels(kind, "ok").inc()
+            outcome = "ok"
             if kind != "get":
                 self.metrics.commit_latency.observe(self._monotonic() - started)
-        except NotLeader as refused:
-            address = self._leader_address(refused.leader_id) if refused.leader_id is not None else None
+        elif isinstance(error, NotLeader):
+            address = self._leader_address(error.leader_id) if error.leader_id is not None else None
             reply = Frame("redirect", {"id": request_id, "leader": list(address) if address else None})
-            self.metrics.client_requests.labels(kind, "redirect").inc()
-        except OutcomeUnknown as unknown:
-            reply = Frame("error", {"id": request_id, "code": "unknown_outcome", "message": str(unknown)})
-            self.metrics.client_requests.labels(kind, "unknown_outcome").inc()
-        except Forbidden as forbidden:
-            reply = Frame("error", {"id": request_id, "code": "forbidden", "message": str(forbidden)})
-            self.metrics.client_requests.labels(kind, "forbidden").inc()
-        except (BadRequest, CommandDecodeError) as bad:
-            reply = Frame("error", {"id": request_id, "code": "bad_request", "message": str(bad)})
-            self.metrics.client_requests.labels(kind, "bad_request").inc()
+            outcome = "redirect"
+        else:
+            code = _error_code(error)
+            if code is None:
+                raise error
+            reply = Frame("error", {"id": request_id, "code": code, "message": str(error)})
+            outcome = code
+        self.metrics.client_requests.labels(kind, outcome).inc()
         try:
-            await connection.send(reply)
+            connection.send_nowait(reply)
         except (ConnectionError, OSError):
             log.debug("client went away before its reply")
 
@@ -119,11 +172,6 @@ class ClientService:
             key = _key(payload)
             await self.driver.read_barrier()
             return self.driver.state.read_register(key)
-        if kind == "put":
-            return await self.driver.propose(register_put(_key(payload), payload.get("value")))
-        if kind == "cas":
-            entry = register_cas(_key(payload), expected=payload.get("expected"), value=payload.get("value"))
-            return await self.driver.propose(entry)
         if kind == "order":
             account, cl_ord_id = payload.get("account"), payload.get("cl_ord_id")
             if not isinstance(account, str) or not isinstance(cl_ord_id, str):
@@ -134,6 +182,22 @@ class ClientService:
         return await self._trade(payload, role)
 
     async def _trade(self, payload: dict[str, Any], role: Role) -> Any:
+        """An order entry retry: answered from the first entry of its client order id, if any."""
+        raw = payload.get("cmd")
+        if isinstance(raw, bytes) and payload.get("retry"):
+            command = decode_command(raw)
+            if isinstance(command, NewOrderSingle):
+                if not self.driver.is_leader:
+                    raise NotLeader(self.driver.leader_id)
+                await self.driver.read_barrier()
+                known = self.driver.state.trading.lookup_client_order(command.account, command.cl_ord_id)
+                if known is not None:
+                    return {"replayed": True, **_client_order(known)}
+        outcome = await self.driver.propose(self._trade_entry(payload, role))
+        return _result("trade", outcome)
+
+    def _trade_entry(self, payload: dict[str, Any], role: Role) -> bytes:
+        """Validate a trading command, stamp it with the leader's clock, and encode its entry."""
         raw = payload.get("cmd")
         if not isinstance(raw, bytes):
             raise BadRequest("trade request needs cmd bytes")
@@ -144,16 +208,25 @@ class ClientService:
             )
         if not self.driver.is_leader:
             raise NotLeader(self.driver.leader_id)
-        if payload.get("retry") and isinstance(command, NewOrderSingle):
-            await self.driver.read_barrier()
-            known = self.driver.state.trading.lookup_client_order(command.account, command.cl_ord_id)
-            if known is not None:
-                return {"replayed": True, **_client_order(known)}
         now = max(self._clock_us(), self._last_ts)
         self._last_ts = now
         command.ts_us = now
-        outcome = await self.driver.propose(trading_entry(encode_command(command)))
-        return {"replayed": False, "outcome": outcome}
+        return trading_entry(encode_command(command))
+
+
+def _result(kind: str, outcome: bytes | None) -> Any:
+    return {"replayed": False, "outcome": outcome} if kind == "trade" else outcome
+
+
+def _error_code(error: BaseException) -> str | None:
+    """The ``code`` of an error reply, or None for an error that is a bug (re-raised)."""
+    if isinstance(error, OutcomeUnknown):
+        return "unknown_outcome"
+    if isinstance(error, Forbidden):
+        return "forbidden"
+    if isinstance(error, (BadRequest, CommandDecodeError)):
+        return "bad_request"
+    return None
 
 
 def _key(payload: dict[str, Any]) -> str:

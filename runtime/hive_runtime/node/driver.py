@@ -1,10 +1,17 @@
 """The Ready loop: carry out what the sans-I/O Raft core asks, in the order its contract demands.
 
-For each Ready: install a received snapshot, append entries, record term and vote, fsync once
-(group commit: everything proposed since the last Ready shares that fsync), only then send the
-messages, apply committed entries to the state machine, answer the proposers and pending
-linearizable reads, and finally ``advance``. A write is acknowledged to its client only when its
-entry is applied, which implies a majority had it on disk.
+For each Ready (see :mod:`hive_runtime.raft.ready`): install a received snapshot, append entries
+and record term and vote (written, not yet synced); send the leader's appends at once and push
+them onto the sockets, so followers receive and fsync while this node fsyncs (thesis §10.2.1;
+the core counts the leader's own copy only after ``advance``); apply committed entries (already
+durable on a majority) and answer their proposers and pending linearizable reads, pushing the
+replies out too; then fsync once (group commit: everything proposed since the last Ready shares
+it); only then send the other messages (votes and acknowledgements promise what was synced), and
+``advance``.
+
+The loop runs as an event-loop callback scheduled whenever a message, tick or proposal arrives,
+so one loop iteration's inputs share one Ready. The fsync is inline: the loop does nothing else
+meanwhile, which keeps a Ready's acknowledgements from being stepped before its own fsync ends.
 
 Proposals are answered by index and term: if the entry applied at that index is not the one
 proposed (leadership changed and the log was overwritten), or this node stops being leader
@@ -18,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from itertools import count
 
 from hive_runtime import raft
@@ -53,6 +61,10 @@ class DriverStats:
     snapshots_installed: int = 0
 
 
+Resolve = Callable[[bytes | None, BaseException | None], None]
+"""How a proposer hears its outcome: ``(outcome, None)`` once applied, or ``(None, error)``."""
+
+
 class RaftDriver:
     """Owns one :class:`~hive_runtime.raft.RaftNode` and runs its Ready loop on the event loop."""
 
@@ -64,22 +76,22 @@ class RaftDriver:
         state: NodeStateMachine,
         rng: raft.RandomSource,
         send: Callable[[raft.Message], None],
+        flush_output: Callable[[], None] | None = None,
         snapshot_every: int = 10_000,
         keep_entries: int = 1_000,
         on_fsync: Callable[[float], None] | None = None,
         on_apply: Callable[[raft.Entry, bytes | None], None] | None = None,
         after_apply: Callable[[], None] | None = None,
-        sync_in_thread: bool = True,
     ) -> None:
         self.storage = storage
         self.state = state
         self._send = send
+        self._flush_output = flush_output if flush_output is not None else _nothing
         self.snapshot_every = snapshot_every
         self.keep_entries = keep_entries
         self._on_fsync = on_fsync
         self._on_apply = on_apply
         self._after_apply = after_apply
-        self.sync_in_thread = sync_in_thread
         snapshot = storage.snapshot()
         if snapshot.meta.index > 0:
             state.restore(snapshot.data)
@@ -87,38 +99,44 @@ class RaftDriver:
         self.node = raft.RaftNode(raft_config, storage, rng=rng)
         self.stats = DriverStats()
         self.soft_state = raft.SoftState(None, raft.Role.FOLLOWER)
-        self._pending: dict[int, tuple[int, asyncio.Future[bytes]]] = {}
-        self._proposals: list[tuple[bytes, asyncio.Future[bytes]]] = []
+        self._pending: dict[int, tuple[int, Resolve]] = {}
+        self._proposals: list[tuple[bytes, Resolve]] = []
         self._reads: dict[bytes, asyncio.Future[int]] = {}
         self._ready_reads: list[tuple[int, asyncio.Future[int]]] = []
         self._read_ids = count(1)
-        self._wakeup = asyncio.Event()
+        self._scheduled = False
+        self._failed = asyncio.Event()
         self.applied_index = snapshot.meta.index
         self.fatal: BaseException | None = None
 
     # -- inputs ----------------------------------------------------------------------------------
     def tick(self) -> None:
         self.node.tick()
-        self._wakeup.set()
+        self._schedule()
 
     def step(self, message: raft.Message) -> None:
         self.node.step(message)
-        self._wakeup.set()
+        self._schedule()
 
     def propose(self, data: bytes) -> asyncio.Future[bytes]:
-        """Append ``data`` as leader; the future resolves to the state machine's outcome.
+        """Append ``data`` as leader; the future resolves to the state machine's outcome."""
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.propose_with(data, partial(_settle, future))
+        return future
+
+    def propose_with(self, data: bytes, resolve: Resolve) -> None:
+        """Append ``data`` as leader; ``resolve`` is called (synchronously, from the Ready loop)
+        with the outcome once applied, so a reply can leave before the next fsync blocks the loop.
 
         Proposals made in the same event-loop iteration are appended together
         (``propose_batch``): one replication round, one fsync and one message per follower
-        carry all of them. A refused batch fails each future with :class:`NotLeader`.
+        carry all of them. Raises :class:`NotLeader` at once on a follower; a batch refused
+        later resolves each proposer with :class:`NotLeader`.
         """
         if not self.is_leader:
             raise NotLeader(self.leader_id)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._proposals.append((data, future))
-        if len(self._proposals) == 1:
-            asyncio.get_running_loop().call_soon(self._flush_proposals)
-        return future
+        self._proposals.append((data, resolve))
+        self._schedule()
 
     def _flush_proposals(self) -> None:
         batch, self._proposals = self._proposals, []
@@ -127,28 +145,23 @@ class RaftDriver:
         try:
             last = self.node.propose_batch([data for data, _ in batch])
         except raft.ProposalDropped as dropped:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(NotLeader(dropped.leader_hint))
+            for _, resolve in batch:
+                _answer(resolve, None, NotLeader(dropped.leader_hint))
             return
         term = self.node.term
-        for offset, (_, future) in enumerate(batch):
-            self._pending[last - len(batch) + 1 + offset] = (term, future)
-        self._wakeup.set()
+        first = last - len(batch) + 1
+        for offset, (_, resolve) in enumerate(batch):
+            self._pending[first + offset] = (term, resolve)
 
     def propose_conf_change(self, change: raft.ConfChange) -> asyncio.Future[bytes]:
         """Propose a membership change; the future resolves once it is applied."""
-        return self._track(lambda: self.node.propose_conf_change(change))
-
-    def _track(self, append: Callable[[], int]) -> asyncio.Future[bytes]:
-        """Run ``append`` (which returns the new entry's index) and await that entry's outcome."""
         try:
-            index = append()
+            index = self.node.propose_conf_change(change)
         except raft.ProposalDropped as dropped:
             raise NotLeader(dropped.leader_hint) from None
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._pending[index] = (self.node.term, future)
-        self._wakeup.set()
+        self._pending[index] = (self.node.term, partial(_settle, future))
+        self._schedule()
         return future
 
     async def read_barrier(self) -> int:
@@ -160,7 +173,7 @@ class RaftDriver:
             raise NotLeader(dropped.leader_hint) from None
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._reads[context] = future
-        self._wakeup.set()
+        self._schedule()
         return await future
 
     def transfer_leadership(self, target: int) -> None:
@@ -168,33 +181,50 @@ class RaftDriver:
             self.node.transfer_leadership(target)
         except raft.ProposalDropped as dropped:
             raise NotLeader(dropped.leader_hint) from None
-        self._wakeup.set()
+        self._schedule()
 
     # -- the loop --------------------------------------------------------------------------------
-    async def run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            await self.process_ready()
+    def _schedule(self) -> None:
+        if not self._scheduled and self.fatal is None:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._run_once)
 
-    async def process_ready(self) -> None:
-        """Carry out every pending Ready (see the module docstring for the order). With
-        ``sync_in_thread`` the fsync runs in a worker thread: meanwhile the loop keeps receiving
-        messages and proposals, which the next Ready persists together."""
+    def _run_once(self) -> None:
+        self._scheduled = False
+        try:
+            self._flush_proposals()
+            self.process_ready()
+        except BaseException as error:  # a storage failure must stop the node, not a callback
+            log.exception("node %s: the Ready loop failed", self.node.id)
+            self.fatal = error
+            self._failed.set()
+
+    async def run(self) -> None:
+        """Wait while the Ready loop (event-loop callbacks) works; raise what stopped it."""
+        self._schedule()
+        await self._failed.wait()
+        assert self.fatal is not None
+        raise self.fatal
+
+    def process_ready(self) -> None:
+        """Carry out every pending Ready (see the module docstring for the order)."""
         while self.node.has_ready():
             ready = self.node.ready()
             self._persist(ready)
+            if ready.early_messages:
+                self._send_all(ready.early_messages)
+                self._flush_output()
+            self._apply_ready(ready)
+            self._flush_output()
             if ready.must_sync:
                 started = time.perf_counter()
-                if self.sync_in_thread:
-                    synced = await asyncio.to_thread(self.storage.sync)
-                else:
-                    synced = self.storage.sync()
-                if synced:
+                if self.storage.sync():
                     self.stats.fsyncs += 1
                     if self._on_fsync is not None:
                         self._on_fsync(time.perf_counter() - started)
-            self._send_and_apply(ready)
+            if ready.messages:
+                self._send_all(ready.messages)
+                self._flush_output()
             self.node.advance(ready)
         self._maybe_snapshot()
 
@@ -211,10 +241,12 @@ class RaftDriver:
         if ready.hard_state is not None:
             self.storage.set_hard_state(ready.hard_state)
 
-    def _send_and_apply(self, ready: raft.Ready) -> None:
-        for message in ready.messages:
+    def _send_all(self, messages: tuple[raft.Message, ...]) -> None:
+        for message in messages:
             self._send(message)
-        self.stats.messages_sent += len(ready.messages)
+        self.stats.messages_sent += len(messages)
+
+    def _apply_ready(self, ready: raft.Ready) -> None:
         if ready.snapshot is not None:
             self.state.restore(ready.snapshot.data)
             self.applied_index = ready.snapshot.meta.index
@@ -242,12 +274,11 @@ class RaftDriver:
         self.stats.entries_applied += 1
         pending = self._pending.pop(entry.index, None)
         if pending is not None:
-            term, future = pending
-            if not future.done():
-                if term == entry.term and outcome is not None:
-                    future.set_result(outcome)
-                else:
-                    future.set_exception(OutcomeUnknown(f"entry {entry.index} was replaced"))
+            term, resolve = pending
+            if term == entry.term and outcome is not None:
+                _answer(resolve, outcome, None)
+            else:
+                _answer(resolve, None, OutcomeUnknown(f"entry {entry.index} was replaced"))
         if self._on_apply is not None:
             self._on_apply(entry, outcome)
 
@@ -274,10 +305,9 @@ class RaftDriver:
         self.soft_state = soft
         if was_leader and soft.role is not raft.Role.LEADER:
             error = OutcomeUnknown("leadership lost before the entry committed")
-            for _, future in self._pending.values():
-                if not future.done():
-                    future.set_exception(error)
-            self._pending.clear()
+            pending, self._pending = self._pending, {}
+            for _, resolve in pending.values():
+                _answer(resolve, None, error)
         if leader_changed or (was_leader and soft.role is not raft.Role.LEADER):
             # A ReadIndex request waits on the leader that was asked; a new leader never answers it.
             for read in self._reads.values():
@@ -287,9 +317,8 @@ class RaftDriver:
 
     def _fail_pending_through(self, index: int) -> None:
         for pending_index in [i for i in self._pending if i <= index]:
-            _, future = self._pending.pop(pending_index)
-            if not future.done():
-                future.set_exception(OutcomeUnknown(f"entry {pending_index} was covered by a snapshot"))
+            _, resolve = self._pending.pop(pending_index)
+            _answer(resolve, None, OutcomeUnknown(f"entry {pending_index} was covered by a snapshot"))
 
     def _maybe_snapshot(self) -> None:
         if self.applied_index - self.snapshot_index < self.snapshot_every:
@@ -329,3 +358,25 @@ class RaftDriver:
 
     def status(self) -> raft.Status:
         return self.node.status()
+
+
+def _nothing() -> None:
+    pass
+
+
+def _answer(resolve: Resolve, outcome: bytes | None, error: BaseException | None) -> None:
+    """Tell a proposer; a failing proposer callback is logged, never allowed to stop the loop."""
+    try:
+        resolve(outcome, error)
+    except Exception:
+        log.exception("a proposal's outcome callback failed")
+
+
+def _settle(future: asyncio.Future[bytes], outcome: bytes | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        assert outcome is not None
+        future.set_result(outcome)

@@ -38,6 +38,10 @@ class RaftConfig:
     check_quorum: bool = True
     max_entries_per_message: int = 64
     snapshot_chunk_bytes: int = 64 * 1024
+    # Send every follower an append as soon as the commit index moves (etcd's behaviour). Off,
+    # followers learn it with the next append or heartbeat: fewer messages on the commit path,
+    # at the cost of followers applying up to a heartbeat later.
+    broadcast_commit: bool = True
     # TEST-ONLY: bugs to plant; see PlantedBug.
     planted_bugs: frozenset[PlantedBug] = field(default_factory=frozenset)
 

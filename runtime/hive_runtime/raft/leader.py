@@ -25,7 +25,7 @@ def init_progress(node: RaftNode) -> None:
         progress = Progress(next_index=last + 1, is_learner=member in node.conf.learners)
         node.progress[member] = progress
     own = node.progress[node.id]
-    own.match = last
+    own.match = node.log.persisted_index()
     own.become_replicate()
     own.recent_active = True
 
@@ -54,10 +54,18 @@ def append_entries(node: RaftNode, items: list[tuple[EntryKind, bytes]]) -> int:
     node.append_to_log(entries)
     if node.role is not Role.LEADER:
         return entries[-1].index  # config change stepped us down (cannot happen for normal data)
-    node.progress[node.id].maybe_update(node.log.last_index())
-    maybe_commit(node)
+    # The leader's own copy counts toward a commit only once the driver reports it durable
+    # (``on_persisted``), so its appends may go out while its own fsync runs (thesis §10.2.1).
     broadcast_append(node)
     return entries[-1].index
+
+
+def on_persisted(node: RaftNode, index: int) -> None:
+    """The leader's log is durable through ``index``: count itself, and commit if that completes
+    a majority (always the case for a single voter)."""
+    if node.progress[node.id].maybe_update(index) and maybe_commit(node) and node.role is Role.LEADER:
+        if node.config.broadcast_commit:
+            broadcast_append(node)
 
 
 def maybe_commit(node: RaftNode) -> bool:
@@ -85,9 +93,18 @@ def _after_commit(node: RaftNode) -> None:
 
 # ---------------------------------------------------------------- sending
 def broadcast_append(node: RaftNode) -> None:
+    """Send every peer what it lacks: one message, then (optimistic replication) the rest of the
+    new entries in further messages of at most ``max_entries_per_message``."""
     for peer in sorted(node.progress):
         if peer != node.id:
             send_append(node, peer)
+            _send_remaining(node, peer)
+
+
+def _send_remaining(node: RaftNode, peer: int) -> None:
+    for _ in range(1024):
+        if not send_append(node, peer, send_if_empty=False):
+            break
 
 
 def send_append(node: RaftNode, to: int, *, send_if_empty: bool = True) -> bool:
@@ -269,14 +286,14 @@ def _handle_append_response(node: RaftNode, message: Message, progress: Progress
     ):
         progress.become_probe()
         progress.become_replicate()
-    if maybe_commit(node):
+    if maybe_commit(node) and node.config.broadcast_commit:
         if node.role is not Role.LEADER:
             return
         broadcast_append(node)
+    elif node.role is not Role.LEADER:
+        return
     elif was_paused:
         send_append(node, sender)
-    for _ in range(1024):
-        if not send_append(node, sender, send_if_empty=False):
-            break
+    _send_remaining(node, sender)
     if sender == node.lead_transferee and progress.match == node.log.last_index():
         node.send(Message(MessageType.TIMEOUT_NOW, node.id, sender, node.term))

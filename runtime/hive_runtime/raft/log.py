@@ -75,6 +75,12 @@ class RaftLog:
         self.applied = first - 1
 
     # -- indices and terms ------------------------------------------------------------------
+    def persisted_index(self) -> int:
+        """Last index the driver has reported durable (0 while a received snapshot is pending)."""
+        if self.unstable.snapshot is not None:
+            return 0
+        return self.unstable.offset - 1
+
     def first_index(self) -> int:
         if self.unstable.snapshot is not None:
             return self.unstable.snapshot.meta.index + 1

@@ -35,6 +35,10 @@ from hive_runtime.raft.types import (
 
 TRANSFER_CONTEXT = b"transfer"  # marks elections started by TimeoutNow (§3.10)
 
+# A leader's outbound replication promises nothing about its own disk (it counts itself toward
+# a commit only after ``advance``), so these may be sent before the Ready is persisted.
+EARLY_MESSAGE_TYPES = frozenset({MessageType.APPEND, MessageType.HEARTBEAT, MessageType.SNAPSHOT})
+
 
 class RaftNode:
     """One Raft participant. Drive it with :meth:`step`, :meth:`tick` and the Ready cycle."""
@@ -203,12 +207,15 @@ class RaftNode:
                 persisted = HardState(
                     hard_state.term, old.vote if old.term == hard_state.term else None, hard_state.commit
                 )
+        early = tuple(message for message in self.messages if message.type in EARLY_MESSAGE_TYPES)
+        late = tuple(message for message in self.messages if message.type not in EARLY_MESSAGE_TYPES)
         ready = Ready(
             soft_state=self.soft_state(),
             hard_state=persisted,
             entries=tuple(log.unstable.entries),
             snapshot=snapshot,
-            messages=tuple(self.messages),
+            messages=late,
+            early_messages=early,
             committed_entries=committed,
             read_states=tuple(self.read_states),
         )
@@ -234,6 +241,8 @@ class RaftNode:
         if ready.committed_entries:
             log.applied = max(log.applied, ready.committed_entries[-1].index)
         self._outstanding = None
+        if ready.entries and self.role is Role.LEADER and self.id in self.progress:
+            leader.on_persisted(self, log.persisted_index())
 
     def hard_state(self) -> HardState:
         return HardState(self.term, self.vote, self.log.committed)

@@ -85,8 +85,8 @@ class MemoryCluster:
             storage.append(ready.entries)
             if ready.hard_state is not None:
                 storage.set_hard_state(ready.hard_state)
-            self.queue.extend(ready.messages)
-            self.sent.extend(ready.messages)
+            self.queue.extend(ready.early_messages + ready.messages)
+            self.sent.extend(ready.early_messages + ready.messages)
             self.applied[node_id].extend(ready.committed_entries)
             self.read_states[node_id].extend(ready.read_states)
             node.advance(ready)

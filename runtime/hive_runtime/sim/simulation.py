@@ -86,6 +86,9 @@ class Simulation:
         self.max_entries = self.rng.choice([1, 2, 4, 64])
         if config.max_entries_per_message is not None:
             self.max_entries = config.max_entries_per_message
+        # Half the seeds run as the runtime does (commit learned lazily); from the seed, so the
+        # random stream (and every other seed-derived choice) is unchanged.
+        self.broadcast_commit = seed % 2 == 0
         initial = ConfState(frozenset(range(1, config.nodes + 1)))
         for node_id in range(1, config.nodes + 1):
             self.add_node(node_id, MemoryStorage(initial))
@@ -111,6 +114,7 @@ class Simulation:
             pre_vote=self.pre_vote,
             check_quorum=self.check_quorum,
             snapshot_chunk_bytes=self.rng.choice([16, 64, 4096]),
+            broadcast_commit=self.broadcast_commit,
             planted_bugs=cfg.planted_bugs,
         )
         node = SimNode(node_id, raft_config, disk, random.Random(self.rng.getrandbits(64)))
@@ -223,7 +227,7 @@ class Simulation:
                         (self.now, "nemesis", f"{self.nemesis.last_action} at a fault point", None)
                     )
                     return
-                self._finish_ready(node, ready)
+                self._finish_ready(node, ready, applied=True)  # applied when it was taken
                 if crash == "after":
                     self.nemesis.crash(a)
                     self.trace.append(
@@ -249,8 +253,13 @@ class Simulation:
             if ready.soft_state.role is Role.LEADER and node.leader_term != raft.term:
                 node.leader_term = raft.term
                 self.monitor.on_leader(raft)
+            # A leader's appends leave before its own fsync, as the runtime's driver sends them.
+            self._send(ready.early_messages)
             if ready.must_sync:
-                node.in_flight = ready  # messages wait for the simulated fsync
+                # Committed entries are durable on a majority: applied (and answered) at once,
+                # while this node's own fsync is still in flight; other messages wait for it.
+                node.in_flight = ready
+                self._apply(node, ready)
                 self.schedule(
                     10 + int(self.rng.random() * self.fsync_max_us), FSYNC, node.node_id, node.incarnation
                 )
@@ -267,18 +276,26 @@ class Simulation:
                 self.monitor.on_commit(node.node_id, index, term)
         node.recorded_commit = max(node.recorded_commit, commit)
 
-    def _finish_ready(self, node: SimNode, ready: Ready) -> None:
-        for message in ready.messages:
+    def _send(self, messages: tuple[Message, ...]) -> None:
+        for message in messages:
             for delay in self.network.delivery_delays(message.sender, message.to):
                 self.schedule(delay, DELIVER, message)
+
+    def _apply(self, node: SimNode, ready: Ready) -> None:
+        """Apply the Ready's committed entries and answer their clients."""
         done = node.apply(ready, self.monitor.on_apply)
-        assert node.raft is not None
-        node.raft.advance(ready)
         for op_ref, result in done:
             self._complete(node, op_ref, result)
         for entry in ready.committed_entries:
             if entry.kind.name == "CONF_CHANGE":
                 self.nemesis.on_conf_applied(entry)
+
+    def _finish_ready(self, node: SimNode, ready: Ready, *, applied: bool = False) -> None:
+        self._send(ready.messages)
+        if not applied:
+            self._apply(node, ready)
+        assert node.raft is not None
+        node.raft.advance(ready)
 
     # ---------------------------------------------------------------- clients
     def _client_act(self, client: Client) -> None:

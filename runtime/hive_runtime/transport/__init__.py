@@ -5,7 +5,7 @@ See docs/runtime-internals.md for the frame format and the identity rules.
 
 from hive_runtime.identity import Identity, IdentityError, Role
 from hive_runtime.transport.access import AccessDenied, AccessPolicy, peer_identity
-from hive_runtime.transport.connection import ConnectionClosed, FrameConnection, connect
+from hive_runtime.transport.connection import ConnectionClosed, FrameConnection, OutputCoalescer, connect
 from hive_runtime.transport.frames import (
     DEFAULT_MAX_FRAME_SIZE,
     PROTOCOL_VERSION,
@@ -33,6 +33,7 @@ __all__ = [
     "FrameServer",
     "Identity",
     "IdentityError",
+    "OutputCoalescer",
     "PeerLink",
     "Role",
     "TransportMetrics",

@@ -3,6 +3,10 @@
 Both ends of every port use :class:`FrameConnection`: ``send`` encodes and writes a frame,
 ``receive`` returns the next decoded frame. :func:`connect` opens a TCP connection with the
 current client TLS context and checks the server's certificate identity against a policy.
+
+Frames queued during one event-loop iteration leave in one write at its end. Connections that
+share an :class:`OutputCoalescer` can also be flushed together on demand: the Raft driver pushes
+out its appends and client replies that way just before it blocks the loop in ``fdatasync``.
 """
 
 from __future__ import annotations
@@ -24,12 +28,37 @@ class ConnectionClosed(Exception):
     """The other end closed the connection (or it failed) before a whole frame arrived."""
 
 
+class OutputCoalescer:
+    """Connections with frames queued in this event-loop iteration; :meth:`flush` writes them all."""
+
+    def __init__(self) -> None:
+        self._dirty: list[FrameConnection] = []
+        self._scheduled = False
+
+    def mark(self, connection: FrameConnection) -> None:
+        self._dirty.append(connection)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_at_end_of_iteration)
+
+    def _flush_at_end_of_iteration(self) -> None:
+        self._scheduled = False
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every queued frame of every connection now."""
+        dirty, self._dirty = self._dirty, []
+        for connection in dirty:
+            connection.flush()
+
+
 @dataclass
 class FrameConnection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     identity: Identity
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    coalescer: OutputCoalescer | None = None
 
     def __post_init__(self) -> None:
         self._decoder = FrameDecoder(max_frame_size=self.max_frame_size)
@@ -52,7 +81,10 @@ class FrameConnection:
         self._outgoing.append(encode_frame(frame, max_frame_size=self.max_frame_size))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            if self.coalescer is not None:
+                self.coalescer.mark(self)
+            else:
+                asyncio.get_running_loop().call_soon(self.flush)
 
     def flush(self) -> None:
         """Write every queued frame now."""
@@ -110,6 +142,7 @@ async def connect(
     expect: AccessPolicy,
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     connect_timeout: float = 5.0,
+    coalescer: OutputCoalescer | None = None,
 ) -> FrameConnection:
     """Open a mutual-TLS connection and check the server is who ``expect`` admits.
 
@@ -124,4 +157,6 @@ async def connect(
     except BaseException:
         writer.close()
         raise
-    return FrameConnection(reader=reader, writer=writer, identity=identity, max_frame_size=max_frame_size)
+    return FrameConnection(
+        reader=reader, writer=writer, identity=identity, max_frame_size=max_frame_size, coalescer=coalescer
+    )

@@ -1,9 +1,12 @@
 """Outbound links to the other replicas: reconnect with bounded exponential backoff.
 
-:class:`PeerLink` keeps one connection to one peer. Frames are queued (bounded; Raft resends what
-is dropped) and written by the link's writer loop; frames the peer sends back on the link are
-passed to ``on_frame``. When the connection fails the link waits ``backoff.next_delay()`` (through
-the injected ``sleep``) and connects again; a successful connection resets the backoff.
+:class:`PeerLink` keeps one connection to one peer. While connected, a frame goes straight into
+the connection's output (written at the end of the loop iteration, or at once when the shared
+:class:`OutputCoalescer` is flushed); while not, frames wait in a bounded queue that the writer
+loop drains after connecting. Past either bound a frame is dropped and counted: Raft resends
+what is lost. Frames the peer sends back on the link are passed to ``on_frame``. When the
+connection fails the link waits ``backoff.next_delay()`` (through the injected ``sleep``) and
+connects again; a successful connection resets the backoff.
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from hive_runtime.transport.access import AccessDenied, AccessPolicy
-from hive_runtime.transport.connection import ConnectionClosed, FrameConnection, connect
+from hive_runtime.transport.connection import (
+    WRITE_BUFFER_HIGH,
+    ConnectionClosed,
+    FrameConnection,
+    OutputCoalescer,
+    connect,
+)
 from hive_runtime.transport.frames import DEFAULT_MAX_FRAME_SIZE, Frame, FrameError
 from hive_runtime.transport.metrics import TransportMetrics
 
@@ -61,6 +70,8 @@ class PeerLink:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         metrics: TransportMetrics | None = None,
         connect_timeout: float = 2.0,
+        coalescer: OutputCoalescer | None = None,
+        write_buffer_limit: int = 16 * WRITE_BUFFER_HIGH,
     ) -> None:
         self.peer_name = peer_name
         self._address = address
@@ -73,13 +84,23 @@ class PeerLink:
         self.max_frame_size = max_frame_size
         self.metrics = metrics if metrics is not None else TransportMetrics()
         self.connect_timeout = connect_timeout
+        self._coalescer = coalescer
+        self.write_buffer_limit = write_buffer_limit
+        self._connection: FrameConnection | None = None
         self.connected = asyncio.Event()
         self.dropped = 0
         self.connections_made = 0
         self.last_error: str | None = None
 
     def send(self, frame: Frame) -> bool:
-        """Queue ``frame`` for the peer; False (and counted in ``dropped``) when the queue is full."""
+        """Send ``frame`` to the peer; False (and counted in ``dropped``) when it had to be dropped."""
+        connection = self._connection
+        if connection is not None and self._queue.empty():
+            if connection.writer.transport.get_write_buffer_size() > self.write_buffer_limit:
+                self.dropped += 1
+                return False
+            connection.send_nowait(frame)
+            return True
         try:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
@@ -99,6 +120,7 @@ class PeerLink:
                     expect=self._expect,
                     max_frame_size=self.max_frame_size,
                     connect_timeout=self.connect_timeout,
+                    coalescer=self._coalescer,
                 )
             except (OSError, ssl.SSLError, TimeoutError, AccessDenied) as error:
                 self.last_error = f"{type(error).__name__}: {error}"
@@ -110,30 +132,22 @@ class PeerLink:
             self.connected.set()
             try:
                 await self._pump(connection)
-            except* (ConnectionClosed, ConnectionError, OSError, ssl.SSLError, FrameError) as group:
-                self.last_error = "; ".join(f"{type(error).__name__}: {error}" for error in group.exceptions)
+            except (ConnectionClosed, ConnectionError, OSError, ssl.SSLError, FrameError) as error:
+                self.last_error = f"{type(error).__name__}: {error}"
             finally:
+                self._connection = None
                 self.connected.clear()
                 await connection.close()
             self.metrics.reconnects.labels(self.peer_name).inc()
             await self._sleep(self.backoff.next_delay())
 
     async def _pump(self, connection: FrameConnection) -> None:
-        """Read and write until either side fails (the TaskGroup then cancels the other)."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._read(connection))
-            group.create_task(self._write(connection))
-
-    async def _read(self, connection: FrameConnection) -> None:
+        """Send what was queued while disconnected, hand sending over to :meth:`send`, then read
+        until the connection fails."""
+        while not self._queue.empty():
+            connection.send_nowait(self._queue.get_nowait())
+        self._connection = connection
         while True:
             frame = await connection.receive()
             if self._on_frame is not None:
                 await self._on_frame(frame)
-
-    async def _write(self, connection: FrameConnection) -> None:
-        while True:
-            frame = await self._queue.get()
-            connection.send_nowait(frame)
-            while not self._queue.empty():  # batch whatever else is queued into one drain
-                connection.send_nowait(self._queue.get_nowait())
-            await connection.drain()

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import cast
 
 from hive_runtime.transport.access import AccessDenied, AccessPolicy, peer_identity
-from hive_runtime.transport.connection import ConnectionClosed, FrameConnection
+from hive_runtime.transport.connection import ConnectionClosed, FrameConnection, OutputCoalescer
 from hive_runtime.transport.frames import DEFAULT_MAX_FRAME_SIZE, Frame, FrameError
 from hive_runtime.transport.metrics import TransportMetrics
 
@@ -70,6 +70,7 @@ class FrameServer:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         handshake_timeout: float = 5.0,
         on_disconnect: Callable[[FrameConnection], None] | None = None,
+        coalescer: OutputCoalescer | None = None,
     ) -> None:
         self.port_name = port_name
         self._context = context
@@ -79,6 +80,7 @@ class FrameServer:
         self.max_frame_size = max_frame_size
         self.handshake_timeout = handshake_timeout
         self._on_disconnect = on_disconnect
+        self._coalescer = coalescer
         self._server: asyncio.Server | None = None
         self._transports: set[asyncio.Transport] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -174,7 +176,11 @@ class FrameServer:
             secure.abort()
             return None
         return FrameConnection(
-            reader=reader, writer=writer, identity=identity, max_frame_size=self.max_frame_size
+            reader=reader,
+            writer=writer,
+            identity=identity,
+            max_frame_size=self.max_frame_size,
+            coalescer=self._coalescer,
         )
 
     async def _serve(self, connection: FrameConnection) -> None:
