@@ -213,6 +213,8 @@ class RuntimeNode:
 
     async def _on_raft_frame(self, connection: FrameConnection, frame: Frame) -> None:
         self.driver.step(raft.Message.from_wire(frame.payload))
+        if not connection.has_buffered_frames:
+            self.driver.run_now()
 
     # -- running ----------------------------------------------------------------------------------
     async def _ticker(self) -> None:

@@ -63,9 +63,13 @@ def append_entries(node: RaftNode, items: list[tuple[EntryKind, bytes]]) -> int:
 def on_persisted(node: RaftNode, index: int) -> None:
     """The leader's log is durable through ``index``: count itself, and commit if that completes
     a majority (always the case for a single voter)."""
-    if node.progress[node.id].maybe_update(index) and maybe_commit(node) and node.role is Role.LEADER:
-        if node.config.broadcast_commit:
-            broadcast_append(node)
+    if (
+        node.progress[node.id].maybe_update(index)
+        and maybe_commit(node)
+        and node.role is Role.LEADER
+        and node.config.broadcast_commit
+    ):
+        broadcast_append(node)
 
 
 def maybe_commit(node: RaftNode) -> bool:

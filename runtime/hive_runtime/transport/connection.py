@@ -86,6 +86,12 @@ class FrameConnection:
             else:
                 asyncio.get_running_loop().call_soon(self.flush)
 
+    @property
+    def has_buffered_frames(self) -> bool:
+        """True when frames already received wait to be returned by :meth:`receive` (a handler
+        may defer work until the last of a burst)."""
+        return bool(self._ready)
+
     def flush(self) -> None:
         """Write every queued frame now."""
         self._flush_scheduled = False
