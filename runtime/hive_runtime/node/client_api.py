@@ -69,6 +69,7 @@ class ClientService:
         self._clock_us = clock_us
         self._monotonic = monotonic
         self._tasks: set[asyncio.Task[None]] = set()
+        self._counters: dict[tuple[str, str], Any] = {}
         self._last_ts = 0
 
     @property
@@ -113,6 +114,14 @@ class ClientService:
                 self._reply(kind, connection, request_id, started, result=None, error=error)
 
         return handler
+
+    def _request_counter(self, kind: str, outcome: str) -> Any:
+        """The labelled child of ``hive_client_requests`` (cached: ``labels()`` costs a lock and a
+        dict lookup per call, on every request)."""
+        counter = self._counters.get((kind, outcome))
+        if counter is None:
+            counter = self._counters[(kind, outcome)] = self.metrics.client_requests.labels(kind, outcome)
+        return counter
 
     def _write_entry(self, kind: str, payload: dict[str, Any], role: Role) -> bytes:
         if kind == "put":
@@ -159,7 +168,7 @@ class ClientService:
                 raise error
             reply = Frame("error", {"id": request_id, "code": code, "message": str(error)})
             outcome = code
-        self.metrics.client_requests.labels(kind, outcome).inc()
+        self._request_counter(kind, outcome).inc()
         try:
             connection.send_nowait(reply)
         except (ConnectionError, OSError):
