@@ -29,11 +29,17 @@ class FullDiskFileOps(OsFileOps):
         self.budget = budget
 
     def write(self, fd: int, data: bytes | memoryview) -> int:
+        return self._spend(data, lambda part: super(FullDiskFileOps, self).write(fd, part))
+
+    def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> int:
+        return self._spend(data, lambda part: super(FullDiskFileOps, self).pwrite(fd, part, offset))
+
+    def _spend(self, data: bytes | memoryview, write: Callable[[bytes | memoryview], int]) -> int:
         if self.budget is None:
-            return super().write(fd, data)
+            return write(data)
         if self.budget <= 0:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        written = super().write(fd, data[: self.budget])
+        written = write(data[: self.budget])
         self.budget -= written
         return written
 

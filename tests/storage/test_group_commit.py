@@ -67,12 +67,15 @@ def test_sync_failure_fails_every_waiter(
 ) -> None:
     ops = failing_sync_ops()
     wal = WriteAheadLog(tmp_path, file_ops=ops)
+    wal.append(
+        make_entries(1, 1)
+    )  # preallocates (and fdatasyncs) now, so the next fdatasync is the flusher's
     committer = GroupCommitter(wal)
     ops.fail_sync = True
 
     async def scenario() -> None:
         flusher = asyncio.create_task(committer.run())
-        waiters = [asyncio.create_task(committer.append([entry])) for entry in make_entries(1, 5)]
+        waiters = [asyncio.create_task(committer.append([entry])) for entry in make_entries(2, 5)]
         results = await asyncio.gather(*waiters, return_exceptions=True)
         assert all(isinstance(result, StorageFailedError) for result in results)
         with pytest.raises(StorageFailedError):

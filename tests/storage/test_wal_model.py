@@ -22,10 +22,17 @@ SEGMENT_BYTES = 400
 
 
 class WalMachine(RuleBasedStateMachine):
+    preallocate_bytes = 256  # one chunk, then the rest up to SEGMENT_BYTES
+
+    def _open(self) -> WriteAheadLog:
+        return WriteAheadLog(
+            self.directory, segment_bytes=SEGMENT_BYTES, preallocate_bytes=self.preallocate_bytes
+        )
+
     def __init__(self) -> None:
         super().__init__()
         self.directory = Path(tempfile.mkdtemp(prefix="walmodel"))
-        self.wal = WriteAheadLog(self.directory, segment_bytes=SEGMENT_BYTES)
+        self.wal = self._open()
         self.model: list[LogEntry] = []  # entries from index 1 (compacted ones included)
         self.first_index = 1
         self.synced = 0
@@ -72,7 +79,7 @@ class WalMachine(RuleBasedStateMachine):
         self.wal.sync()
         self.synced = len(self.model)
         self.wal.close()
-        self.wal = WriteAheadLog(self.directory, segment_bytes=SEGMENT_BYTES)
+        self.wal = self._open()
         assert self.wal.recovery.torn_bytes_truncated == 0
 
     @rule(data=st.data())
@@ -86,7 +93,7 @@ class WalMachine(RuleBasedStateMachine):
         cut = data.draw(st.integers(durable_size, len(raw)))
         garbage = data.draw(st.sampled_from([b"", b"\0" * 7, b"\0" * 40]))  # unwritten blocks read as zeros
         last.write_bytes(raw[:cut] + (garbage if cut < len(raw) else b""))
-        self.wal = WriteAheadLog(self.directory, segment_bytes=SEGMENT_BYTES)
+        self.wal = self._open()
         recovered = self.wal.last_index()
         assert self.synced <= recovered <= len(self.model)
         del self.model[recovered:]
@@ -110,5 +117,11 @@ class WalMachine(RuleBasedStateMachine):
         assert self.wal.entries(self.first_index, len(self.model) + 1) == self.model[self.first_index - 1 :]
 
 
+class GrowingWalMachine(WalMachine):
+    preallocate_bytes = 0
+
+
 WalMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=30, deadline=None)
+GrowingWalMachine.TestCase.settings = WalMachine.TestCase.settings
 test_wal_model = WalMachine.TestCase
+test_wal_model_without_preallocation = GrowingWalMachine.TestCase

@@ -9,12 +9,25 @@ import pytest
 
 from hive_runtime.storage import CorruptLogError, LogEntry, WriteAheadLog
 from hive_runtime.storage.record import encode_record
+from hive_runtime.storage.wal import DEFAULT_SEGMENT_BYTES
 
 Factory = Callable[..., list[LogEntry]]
 
 
-def _write_log(directory: Path, make_entries: Factory, count: int = 20, **kwargs: int) -> list[LogEntry]:
-    wal = WriteAheadLog(directory, **kwargs)
+def _write_log(
+    directory: Path,
+    make_entries: Factory,
+    count: int = 20,
+    *,
+    segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+    preallocate_bytes: int = 0,
+) -> list[LogEntry]:
+    """Write ``count`` entries, by default without preallocation, so each file ends at its last record.
+
+    The tests below damage that end to stand for a crash; preallocated files (which end in zeros)
+    are covered in test_wal_preallocation.py. Reopening uses the default (preallocating) log.
+    """
+    wal = WriteAheadLog(directory, segment_bytes=segment_bytes, preallocate_bytes=preallocate_bytes)
     entries = make_entries(1, count)
     for entry in entries:
         wal.append([entry])
@@ -53,14 +66,24 @@ def test_bad_crc_on_last_record_is_a_torn_tail(tmp_path: Path, make_entries: Fac
     assert WriteAheadLog(tmp_path).last_index() == 19
 
 
-def test_zero_filled_tail_is_torn(tmp_path: Path, make_entries: Factory) -> None:
+@pytest.mark.parametrize("preallocate_bytes", [0, 1 << 20])
+def test_zero_filled_tail_is_not_damage(
+    tmp_path: Path, make_entries: Factory, preallocate_bytes: int
+) -> None:
+    """Zeros after the last record hold nothing acknowledged: not counted; kept if preallocating."""
     _write_log(tmp_path, make_entries)
     segment = _only_segment(tmp_path)
+    logical_size = segment.stat().st_size
     with segment.open("ab") as handle:
         handle.write(b"\0" * 4096)
-    wal = WriteAheadLog(tmp_path)
+    wal = WriteAheadLog(tmp_path, preallocate_bytes=preallocate_bytes)
     assert wal.last_index() == 20
-    assert wal.recovery.torn_bytes_truncated == 4096
+    assert wal.recovery.torn_bytes_truncated == 0
+    assert segment.stat().st_size == (logical_size + 4096 if preallocate_bytes else logical_size)
+    wal.append(make_entries(21, 1))
+    wal.sync()
+    wal.close()
+    assert WriteAheadLog(tmp_path).entries(1, 22) == make_entries(1, 21)
 
 
 def test_corrupt_record_in_the_middle_is_refused(tmp_path: Path, make_entries: Factory) -> None:
@@ -125,4 +148,4 @@ def test_bad_crc_followed_only_by_zero_blocks_is_torn(tmp_path: Path, make_entri
     segment.write_bytes(damaged)
     wal = WriteAheadLog(tmp_path)
     assert wal.last_index() == 19
-    assert wal.recovery.torn_bytes_truncated == last + 100
+    assert wal.recovery.torn_bytes_truncated == last  # the damaged record, not the zeros after it

@@ -31,6 +31,18 @@ class OsFileOps:
             written = self.write(fd, view)
             view = view[written:]
 
+    def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> int:
+        """Write at ``offset`` without moving the file position (``fd`` must not be ``O_APPEND``)."""
+        return os.pwrite(fd, data, offset)
+
+    def pwrite_all(self, fd: int, data: bytes | memoryview, *, offset: int) -> None:
+        """Write all of ``data`` at ``offset``, looping over short writes."""
+        view = memoryview(data)
+        while view:
+            written = self.pwrite(fd, view, offset)
+            view = view[written:]
+            offset += written
+
     def pread(self, fd: int, size: int, offset: int) -> bytes:
         return os.pread(fd, size, offset)
 

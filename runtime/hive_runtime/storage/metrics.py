@@ -43,6 +43,14 @@ class StorageMetrics:
         )
         self.log_bytes = Gauge("hive_wal_bytes", "Bytes in retained WAL segments", registry=self.registry)
         self.segments = Gauge("hive_wal_segments", "Retained WAL segment files", registry=self.registry)
+        self.preallocate_seconds = Histogram(
+            "hive_wal_preallocate_seconds",
+            "Time to zero-fill and fdatasync one preallocation chunk ahead of the WAL write position",
+            buckets=FSYNC_BUCKETS,
+            registry=self.registry,
+        )
         self.torn_tail_bytes = Counter(
-            "hive_wal_torn_tail_bytes", "Bytes of torn tail truncated during recovery", registry=self.registry
+            "hive_wal_torn_tail_bytes",
+            "Bytes of interrupted writes truncated during recovery (preallocated zeros are not counted)",
+            registry=self.registry,
         )

@@ -1,10 +1,30 @@
 """The write-ahead log: Raft entries in CRC-checked segment files, appended then fdatasync'ed in groups.
 
-``append`` writes records with one ``write`` per batch (not durable yet); ``sync`` makes everything
-written so far durable with one ``fdatasync`` (plus a directory fsync after a segment rotation).
-Callers batch by appending many times and syncing once; :mod:`hive_runtime.storage.group_commit`
-does that for concurrent asyncio writers. ``sync`` may run in a worker thread while the event
-loop keeps appending; a lock orders it against rotation and truncation.
+``append`` writes records with one ``pwrite`` per batch at the segment's logical end (not durable
+yet); ``sync`` makes everything written so far durable with one ``fdatasync`` (plus a directory
+fsync after a segment rotation). Callers batch by appending many times and syncing once;
+:mod:`hive_runtime.storage.group_commit` does that for concurrent asyncio writers. ``sync`` may
+run in a worker thread while the event loop keeps appending; a lock orders it against rotation
+and truncation.
+
+Preallocation: an fdatasync after a write that grows the file must also commit the new size (a
+journal commit on ext4); one that only overwrites allocated, already-written blocks need not. So
+the active segment keeps a region of zeros, written and fdatasync'ed ahead of time, past its
+logical end, and appends ``pwrite`` over it. When a batch does not fit, ``append`` first extends
+the region by ``preallocate_bytes`` (zeros are written, not ``posix_fallocate``'d: unwritten
+extents would still need a metadata commit on first write) and fdatasyncs once; there is no
+earlier margin, because the extension is synchronous either way. The region never goes past
+``segment_bytes``; rotation truncates whatever is left, so a sealed segment ends at its last
+record; recovery keeps the zero tail of the last segment (it is not damage, see
+:mod:`hive_runtime.storage.segment`). ``preallocate_bytes=0`` turns this off: the file grows with
+every batch, as before.
+
+Measured on the development VM (ext4, 3 processes each appending an 8 KiB batch and syncing,
+2000 times): ``sync`` p50 ~290 us -> ~145 us and p99 ~500 us -> ~290 us on a quiet disk (on a
+busier one, p50 440 -> 320 us, p99 1120 -> 760 us). The extension stall, paid by one ``append``
+per chunk, is ~0.45 ms per MiB alone (4 MiB: 1.7 ms p50, 3 ms worst) and ~0.9 ms per MiB with
+the 3 processes contending (4 MiB: 3.5 ms p50, 10 ms worst; 1 MiB: 1.3 ms, 5.4 ms). 4 MiB chunks
+gave the best ``sync`` p99 and the least stall per MiB written, hence the default.
 
 Every retained entry is also kept in memory (compaction bounds the log), so reads for replication
 never touch the disk.
@@ -20,6 +40,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from hive_runtime.storage.errors import (
     CorruptLogError,
@@ -34,18 +55,25 @@ from hive_runtime.storage.record import SEGMENT_HEADER, LogEntry, encode_record,
 from hive_runtime.storage.segment import parse_segment_name, scan_segment, segment_name
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+DEFAULT_PREALLOCATE_BYTES = 4 * 1024 * 1024
+_ZEROS = bytes(1024 * 1024)  # written in pieces of this size when preallocating
 
 
 @dataclass
 class _Segment:
     first_index: int
     path: Path
-    size: int
+    size: int  # logical end: where the next record goes
+    allocated: int  # length of the file on disk; the bytes past ``size`` are zeros
 
 
 @dataclass(frozen=True)
 class RecoveryReport:
-    """What opening the log found on disk."""
+    """What opening the log found on disk.
+
+    ``torn_bytes_truncated`` counts bytes of writes a crash interrupted (half-written records and
+    whatever of their batch landed after them), never the preallocated zeros past the last record.
+    """
 
     segments: int
     first_index: int
@@ -61,12 +89,20 @@ class WriteAheadLog:
         directory: Path,
         *,
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        preallocate_bytes: int = DEFAULT_PREALLOCATE_BYTES,
         file_ops: OsFileOps | None = None,
         metrics: StorageMetrics | None = None,
     ) -> None:
-        """Open (creating if needed) the log in ``directory`` and recover it; see :attr:`recovery`."""
+        """Open (creating if needed) the log in ``directory`` and recover it; see :attr:`recovery`.
+
+        ``preallocate_bytes`` is the chunk by which the zero-filled region ahead of the write
+        position grows (0: no preallocation, the segment grows with every write).
+        """
+        if preallocate_bytes < 0:
+            raise ValueError(f"preallocate_bytes must be >= 0, not {preallocate_bytes}")
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
+        self.preallocate_bytes = preallocate_bytes
         self._ops = file_ops if file_ops is not None else OsFileOps()
         self.metrics = metrics if metrics is not None else StorageMetrics()
         self._lock = threading.Lock()
@@ -126,7 +162,8 @@ class WriteAheadLog:
     def append(self, entries: Sequence[LogEntry]) -> None:
         """Write ``entries`` (which must continue the log) with one write; not durable until :meth:`sync`.
 
-        Raises :class:`DiskFullError` on ENOSPC with the file rolled back to its previous length.
+        Raises :class:`DiskFullError` on ENOSPC, also when preallocating the space for the batch
+        fails, with the file rolled back to its previous length and contents.
         """
         self._check_usable()
         if not entries:
@@ -148,8 +185,10 @@ class WriteAheadLog:
         for record in records:
             offsets.append(position)
             position += len(record)
-        self._write_or_roll_back(b"".join(records), start=start)
+        self._preallocate(segment, end=position)
+        self._write_or_roll_back(segment, b"".join(records), start=start)
         segment.size = position
+        segment.allocated = max(segment.allocated, position)
         self._entries.extend(entries)
         self._offsets.extend(offsets)
         self.metrics.appended_entries.inc(len(entries))
@@ -201,14 +240,15 @@ class WriteAheadLog:
                         self.metrics.log_bytes.dec(dropped.size)
                     del self._segments[keep + 1 :]
                     self._ops.fsync_dir(self.directory)
-                    self._active_fd = self._ops.open(segment.path, os.O_WRONLY | os.O_APPEND)
-                self._ops.ftruncate(self._active_fd, new_size)
+                    self._active_fd = self._ops.open(segment.path, os.O_WRONLY)
+                self._ops.ftruncate(self._active_fd, new_size)  # drops preallocated zeros too
                 self._ops.fdatasync(self._active_fd)
             except OSError as error:
                 self._fail(error)
                 raise StorageFailedError(f"truncating the WAL failed: {error}") from error
             self.metrics.log_bytes.dec(segment.size - new_size)
             segment.size = new_size
+            segment.allocated = new_size  # the next append preallocates again
             del self._entries[position:]
             del self._offsets[position:]
             self._synced_index = min(self._synced_index, index)
@@ -290,44 +330,105 @@ class WriteAheadLog:
         firsts = [segment.first_index for segment in self._segments]
         return max(0, bisect.bisect_right(firsts, index) - 1)
 
-    def _write_or_roll_back(self, data: bytes, *, start: int) -> None:
+    def _write_or_roll_back(self, segment: _Segment, data: bytes, *, start: int) -> None:
         try:
-            self._ops.write_all(self._active_fd, data)
+            self._ops.pwrite_all(self._active_fd, data, offset=start)
         except OSError as error:
-            try:
-                self._ops.ftruncate(self._active_fd, start)
-            except OSError as truncate_error:
-                self._fail(truncate_error)
-                raise StorageFailedError(f"could not roll back a failed write: {truncate_error}") from error
-            if error.errno == errno.ENOSPC:
-                self.metrics.disk_full.inc()
-                self.metrics.disk_full_state.set(1)
-                raise DiskFullError(f"disk full writing {self.directory}: nothing written") from error
-            self._fail(error)
-            raise StorageFailedError(f"write to the WAL failed: {error}") from error
+            # Cut off whatever part of the batch landed, then give back the preallocated length
+            # (as a hole, which reads as zeros), so the bytes past the logical end stay zeros.
+            self._roll_back(error, cut=start, restore=segment.allocated, writing="writing a batch")
         self.metrics.disk_full_state.set(0)
+
+    def _preallocation_target(self, segment: _Segment, *, end: int) -> int | None:
+        """The file length to zero-fill to so a write ending at ``end`` lands in allocated blocks.
+
+        ``None`` when no extension is due: disabled, the batch already fits, or it would not fit
+        even below ``segment_bytes`` (the last batch of a segment then simply grows the file).
+        """
+        if self.preallocate_bytes == 0 or end <= segment.allocated:
+            return None
+        chunks = -(-(end - segment.allocated) // self.preallocate_bytes)  # ceiling division
+        target = min(segment.allocated + chunks * self.preallocate_bytes, self.segment_bytes)
+        return target if target >= end else None
+
+    def _preallocate(self, segment: _Segment, *, end: int) -> None:
+        """Zero-fill and fdatasync the active segment up to its next preallocation target, if due.
+
+        ENOSPC here is reported as :class:`DiskFullError` (the zeros are cut off again and the
+        batch is not written), not papered over by growing the file: the disk is within one chunk
+        of full and the node should stop taking writes either way.
+        """
+        target = self._preallocation_target(segment, end=end)
+        if target is None:
+            return
+        started = time.perf_counter()
+        try:
+            self._zero_fill(start=segment.allocated, end=target)
+        except OSError as error:
+            self._roll_back(error, cut=segment.allocated, restore=segment.allocated, writing="preallocating")
+        try:
+            self._ops.fdatasync(self._active_fd)
+        except OSError as error:
+            self._fail(error)
+            raise StorageFailedError(f"fdatasync after preallocating WAL space failed: {error}") from error
+        segment.allocated = target
+        self.metrics.preallocate_seconds.observe(time.perf_counter() - started)
+
+    def _zero_fill(self, *, start: int, end: int) -> None:
+        zeros = memoryview(_ZEROS)
+        position = start
+        while position < end:
+            piece = zeros[: min(len(zeros), end - position)]
+            self._ops.pwrite_all(self._active_fd, piece, offset=position)
+            position += len(piece)
+
+    def _roll_back(self, error: OSError, *, cut: int, restore: int, writing: str) -> NoReturn:
+        """After a failed write: truncate the active segment to ``cut``, regrow it to ``restore``, raise."""
+        try:
+            self._ops.ftruncate(self._active_fd, cut)
+            if restore > cut:
+                self._ops.ftruncate(self._active_fd, restore)
+        except OSError as truncate_error:
+            self._fail(truncate_error)
+            raise StorageFailedError(f"could not roll back a failed write: {truncate_error}") from error
+        if error.errno == errno.ENOSPC:
+            self.metrics.disk_full.inc()
+            self.metrics.disk_full_state.set(1)
+            raise DiskFullError(f"disk full {writing} in {self.directory}: nothing written") from error
+        self._fail(error)
+        raise StorageFailedError(f"{writing} in the WAL failed: {error}") from error
 
     def _create_segment(self, first_index: int) -> None:
         path = self.directory / segment_name(first_index)
-        fd = self._ops.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND)
+        fd = self._ops.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         try:
-            self._ops.write_all(fd, encode_segment_header(first_index))
+            self._ops.pwrite_all(fd, encode_segment_header(first_index), offset=0)
         except OSError:
             self._ops.close(fd)
             self._ops.unlink(path)
             raise
         self._active_fd = fd
-        self._segments.append(_Segment(first_index=first_index, path=path, size=SEGMENT_HEADER.size))
+        size = SEGMENT_HEADER.size
+        self._segments.append(_Segment(first_index=first_index, path=path, size=size, allocated=size))
         self._dir_dirty = True
+
+    def _seal(self, segment: _Segment) -> None:
+        """Make the active segment durable and cut its preallocated zeros off (it will never grow again)."""
+        if segment.allocated > segment.size:
+            self._ops.ftruncate(self._active_fd, segment.size)
+            segment.allocated = segment.size
+        self._ops.fdatasync(self._active_fd)  # covers the records and the new length
 
     def _rotate(self, *, next_index: int) -> None:
         with self._lock:
             old_fd = self._active_fd
             try:
-                self._ops.fdatasync(old_fd)
+                self._seal(self._segments[-1])
             except OSError as error:
                 self._fail(error)
-                raise StorageFailedError(f"fdatasync before rotation failed: {error}") from error
+                raise StorageFailedError(
+                    f"sealing the WAL segment before rotation failed: {error}"
+                ) from error
             try:
                 self._create_segment(next_index)
             except OSError as error:
@@ -368,18 +469,17 @@ class WriteAheadLog:
                 self._first_index = scan.first_index
             self._entries.extend(scan.entries)
             self._offsets.extend(scan.offsets)
-            self._segments.append(_Segment(first_index=scan.first_index, path=path, size=scan.valid_end))
             expected = scan.first_index + len(scan.entries)
-            if scan.torn_bytes:
-                fd = self._ops.open(path, os.O_WRONLY)
-                try:
-                    self._ops.ftruncate(fd, scan.valid_end)
-                    self._ops.fdatasync(fd)
-                finally:
-                    self._ops.close(fd)
-                torn_total += scan.torn_bytes
+            allocated = len(raw)
+            if scan.torn_bytes or (scan.zero_tail_bytes and not self.preallocate_bytes):
+                self._truncate_file(path, scan.valid_end)
+                allocated = scan.valid_end  # a torn batch takes the zeros with it; appends re-extend
+            self._segments.append(
+                _Segment(first_index=scan.first_index, path=path, size=scan.valid_end, allocated=allocated)
+            )
+            torn_total += scan.torn_bytes
         if self._segments:
-            self._active_fd = self._ops.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
+            self._active_fd = self._ops.open(self._segments[-1].path, os.O_WRONLY)
         else:
             self._create_segment(self._first_index)
             self._ops.fdatasync(self._active_fd)
@@ -396,3 +496,11 @@ class WriteAheadLog:
             last_index=self.last_index(),
             torn_bytes_truncated=torn_total,
         )
+
+    def _truncate_file(self, path: Path, size: int) -> None:
+        fd = self._ops.open(path, os.O_WRONLY)
+        try:
+            self._ops.ftruncate(fd, size)
+            self._ops.fdatasync(fd)
+        finally:
+            self._ops.close(fd)
