@@ -17,7 +17,15 @@ import pytest
 from hive_runtime import raft
 from hive_runtime.node.driver import NotLeader, RaftDriver
 from hive_runtime.node.durable import DurableRaftStorage
-from hive_runtime.node.state import NodeStateMachine, decode_register_result, register_cas, register_put
+from hive_runtime.node.state import (
+    NodeStateMachine,
+    batch_entry,
+    decode_register_result,
+    encode_register_result,
+    is_batch,
+    register_cas,
+    register_put,
+)
 
 VOTERS = raft.ConfState(frozenset({1, 2, 3}))
 
@@ -165,3 +173,41 @@ async def test_restarted_node_recovers_state_from_its_own_disk(cluster: InProces
     await _settle(cluster, leader.applied_index)
     assert {driver.state.read_register("k") for driver in cluster.drivers.values()} == {119}
     assert len({driver.state.digest() for driver in cluster.drivers.values()}) == 1
+
+
+async def test_proposals_of_one_iteration_share_one_batch_entry_with_their_own_outcomes(
+    cluster: InProcessCluster,
+) -> None:
+    leader = await cluster.leader()
+    await cluster.write(register_put("c", 0))
+    before = leader.node.log.last_index()
+    futures = [leader.propose(register_cas("c", expected=step, value=step + 1)) for step in range(5)]
+    futures.append(leader.propose(register_cas("c", expected=0, value=99)))  # stale: must fail
+    outcomes = [decode_register_result(outcome) for outcome in await asyncio.gather(*futures)]
+    assert outcomes == [(True, 1), (True, 2), (True, 3), (True, 4), (True, 5), (False, 5)]
+    assert leader.node.log.last_index() == before + 1  # six commands, one entry
+    (entry,) = leader.storage.entries(before + 1, before + 2)
+    assert is_batch(entry.data)
+    await _settle(cluster, leader.applied_index)
+    assert {driver.state.read_register("c") for driver in cluster.drivers.values()} == {5}
+    assert len({driver.state.digest() for driver in cluster.drivers.values()}) == 1
+
+
+async def test_batches_are_split_at_the_configured_size(cluster: InProcessCluster) -> None:
+    leader = await cluster.leader()
+    leader.batch_max_items = 4
+    await cluster.write(register_put("s", 0))
+    before = leader.node.log.last_index()
+    outcomes = await asyncio.gather(*(leader.propose(register_put(f"s{i}", i)) for i in range(10)))
+    assert [decode_register_result(outcome) for outcome in outcomes] == [(True, i) for i in range(10)]
+    assert leader.node.log.last_index() == before + 3  # 4 + 4 + 2
+
+
+def test_a_batch_that_does_not_decode_applies_nothing() -> None:
+    state = NodeStateMachine()
+    assert state.apply_batch(7, batch_entry([register_put("k", 1)])) == [
+        encode_register_result(ok=True, value=1)
+    ]
+    assert state.apply_batch(8, b"\x03\xc1") == []
+    assert state.apply_batch(9, batch_entry([batch_entry([register_put("k", 2)])])) == []  # no nesting
+    assert state.read_register("k") == 1 and state.applied_index == 9

@@ -31,7 +31,7 @@ from itertools import count
 
 from hive_runtime import raft
 from hive_runtime.node.durable import DurableRaftStorage
-from hive_runtime.node.state import NodeStateMachine
+from hive_runtime.node.state import NodeStateMachine, batch_entry, is_batch
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,8 @@ class RaftDriver:
         snapshot_every: int = 10_000,
         keep_entries: int = 1_000,
         on_fsync: Callable[[float], None] | None = None,
-        on_apply: Callable[[raft.Entry, bytes | None], None] | None = None,
+        batch_max_items: int = 1024,
+        batch_max_bytes: int = 1 << 20,
         after_apply: Callable[[], None] | None = None,
     ) -> None:
         self.storage = storage
@@ -91,7 +92,8 @@ class RaftDriver:
         self.snapshot_every = snapshot_every
         self.keep_entries = keep_entries
         self._on_fsync = on_fsync
-        self._on_apply = on_apply
+        self.batch_max_items = batch_max_items
+        self.batch_max_bytes = batch_max_bytes
         self._after_apply = after_apply
         snapshot = storage.snapshot()
         if snapshot.meta.index > 0:
@@ -100,7 +102,7 @@ class RaftDriver:
         self.node = raft.RaftNode(raft_config, storage, rng=rng)
         self.stats = DriverStats()
         self.soft_state = raft.SoftState(None, raft.Role.FOLLOWER)
-        self._pending: dict[int, tuple[int, Resolve]] = {}
+        self._pending: dict[int, tuple[int, list[Resolve]]] = {}
         self._proposals: list[tuple[bytes, Resolve]] = []
         self._reads: dict[bytes, asyncio.Future[int]] = {}
         self._ready_reads: list[tuple[int, asyncio.Future[int]]] = []
@@ -129,10 +131,10 @@ class RaftDriver:
         """Append ``data`` as leader; ``resolve`` is called (synchronously, from the Ready loop)
         with the outcome once applied, so a reply can leave before the next fsync blocks the loop.
 
-        Proposals made in the same event-loop iteration are appended together
-        (``propose_batch``): one replication round, one fsync and one message per follower
-        carry all of them. Raises :class:`NotLeader` at once on a follower; a batch refused
-        later resolves each proposer with :class:`NotLeader`.
+        Proposals made in the same event-loop iteration are packed into one ``BATCH`` entry
+        (:func:`~hive_runtime.node.state.batch_entry`): one WAL record, one replication round,
+        one fsync and one wire entry per follower carry all of them. Raises :class:`NotLeader`
+        at once on a follower; a batch refused later resolves each proposer with it.
         """
         if not self.is_leader:
             raise NotLeader(self.leader_id)
@@ -140,19 +142,25 @@ class RaftDriver:
         self._schedule()
 
     def _flush_proposals(self) -> None:
-        batch, self._proposals = self._proposals, []
-        if not batch:
+        """Append this iteration's proposals: a lone one as its own entry, several packed into
+        ``BATCH`` entries of at most ``batch_max_items`` commands and about ``batch_max_bytes``."""
+        proposals, self._proposals = self._proposals, []
+        if not proposals:
             return
+        groups = _group(proposals, max_items=self.batch_max_items, max_bytes=self.batch_max_bytes)
+        entries = [
+            group[0][0] if len(group) == 1 else batch_entry([data for data, _ in group]) for group in groups
+        ]
         try:
-            last = self.node.propose_batch([data for data, _ in batch])
+            last = self.node.propose_batch(entries)
         except raft.ProposalDropped as dropped:
-            for _, resolve in batch:
+            for _, resolve in proposals:
                 _answer(resolve, None, NotLeader(dropped.leader_hint))
             return
         term = self.node.term
-        first = last - len(batch) + 1
-        for offset, (_, resolve) in enumerate(batch):
-            self._pending[first + offset] = (term, resolve)
+        first = last - len(entries) + 1
+        for offset, group in enumerate(groups):
+            self._pending[first + offset] = (term, [resolve for _, resolve in group])
 
     def propose_conf_change(self, change: raft.ConfChange) -> asyncio.Future[bytes]:
         """Propose a membership change; the future resolves once it is applied."""
@@ -161,7 +169,7 @@ class RaftDriver:
         except raft.ProposalDropped as dropped:
             raise NotLeader(dropped.leader_hint) from None
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._pending[index] = (self.node.term, partial(_settle, future))
+        self._pending[index] = (self.node.term, [partial(_settle, future)])
         self._schedule()
         return future
 
@@ -278,24 +286,29 @@ class RaftDriver:
         self._release_reads()
 
     def _apply(self, entry: raft.Entry) -> None:
-        outcome: bytes | None = None
+        outcomes: list[bytes] | None = None
         if entry.kind is raft.EntryKind.NORMAL and entry.data:
-            outcome = self.state.apply(entry.index, entry.data)
+            if is_batch(entry.data):
+                outcomes = self.state.apply_batch(entry.index, entry.data)
+            else:
+                outcomes = [self.state.apply(entry.index, entry.data)]
         else:
             self.state.note_applied(entry.index)
             if entry.kind is raft.EntryKind.CONF_CHANGE:
-                outcome = b""
+                outcomes = [b""]
         self.applied_index = entry.index
         self.stats.entries_applied += 1
         pending = self._pending.pop(entry.index, None)
-        if pending is not None:
-            term, resolve = pending
-            if term == entry.term and outcome is not None:
+        if pending is None:
+            return
+        term, resolves = pending
+        if term == entry.term and outcomes is not None and len(outcomes) == len(resolves):
+            for resolve, outcome in zip(resolves, outcomes, strict=True):
                 _answer(resolve, outcome, None)
-            else:
-                _answer(resolve, None, OutcomeUnknown(f"entry {entry.index} was replaced"))
-        if self._on_apply is not None:
-            self._on_apply(entry, outcome)
+        else:
+            error = OutcomeUnknown(f"entry {entry.index} was replaced")
+            for resolve in resolves:
+                _answer(resolve, None, error)
 
     def _release_reads(self) -> None:
         if not self._ready_reads:
@@ -321,8 +334,9 @@ class RaftDriver:
         if was_leader and soft.role is not raft.Role.LEADER:
             error = OutcomeUnknown("leadership lost before the entry committed")
             pending, self._pending = self._pending, {}
-            for _, resolve in pending.values():
-                _answer(resolve, None, error)
+            for _, resolves in pending.values():
+                for resolve in resolves:
+                    _answer(resolve, None, error)
         if leader_changed or (was_leader and soft.role is not raft.Role.LEADER):
             # A ReadIndex request waits on the leader that was asked; a new leader never answers it.
             for read in self._reads.values():
@@ -332,8 +346,10 @@ class RaftDriver:
 
     def _fail_pending_through(self, index: int) -> None:
         for pending_index in [i for i in self._pending if i <= index]:
-            _, resolve = self._pending.pop(pending_index)
-            _answer(resolve, None, OutcomeUnknown(f"entry {pending_index} was covered by a snapshot"))
+            _, resolves = self._pending.pop(pending_index)
+            error = OutcomeUnknown(f"entry {pending_index} was covered by a snapshot")
+            for resolve in resolves:
+                _answer(resolve, None, error)
 
     def _maybe_snapshot(self) -> None:
         if self.applied_index - self.snapshot_index < self.snapshot_every:
@@ -373,6 +389,21 @@ class RaftDriver:
 
     def status(self) -> raft.Status:
         return self.node.status()
+
+
+def _group(
+    proposals: list[tuple[bytes, Resolve]], *, max_items: int, max_bytes: int
+) -> list[list[tuple[bytes, Resolve]]]:
+    """Split proposals, in order, into groups of at most ``max_items`` and about ``max_bytes``."""
+    groups: list[list[tuple[bytes, Resolve]]] = [[]]
+    size = 0
+    for proposal in proposals:
+        if groups[-1] and (len(groups[-1]) >= max_items or size + len(proposal[0]) > max_bytes):
+            groups.append([])
+            size = 0
+        groups[-1].append(proposal)
+        size += len(proposal[0])
+    return groups
 
 
 def _nothing() -> None:

@@ -6,6 +6,11 @@ compare-and-set operations on a handful of keys: they let benchmarks measure con
 from the engine, and let real-process tests record register histories that the linearizability
 checker verifies, exactly as the simulator does. Both live in the snapshot and the digest, so
 replicas that disagree on either are caught.
+
+``BATCH`` payloads are a msgpack array of ``TRADING`` or ``REGISTER`` envelopes (never nested
+batches): the leader packs the proposals of one event-loop iteration into one entry, so one
+WAL record, one wire entry and one apply call carry many commands. They apply in array order
+and share the entry's log index (the audit chain orders them).
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from hive_runtime.trading import TradingStateMachine
 
 TRADING = 1
 REGISTER = 2
+BATCH = 3
+_TRADING_TAG = bytes([TRADING])
+_REGISTER_TAG = bytes([REGISTER])
+_BATCH_TAG = bytes([BATCH])
 SNAPSHOT_FORMAT = "hive-node-state"
 SNAPSHOT_VERSION = 1
 MAX_REGISTER_KEYS = 1024
@@ -35,6 +44,15 @@ def _pack(value: Any) -> bytes:
 
 def trading_entry(command_bytes: bytes) -> bytes:
     return bytes([TRADING]) + command_bytes
+
+
+def batch_entry(envelopes: list[bytes]) -> bytes:
+    """One entry carrying ``envelopes`` (each a TRADING or REGISTER entry), applied in order."""
+    return bytes([BATCH]) + _pack(envelopes)
+
+
+def is_batch(data: bytes) -> bool:
+    return data[:1] == _BATCH_TAG
 
 
 def register_put(key: str, value: Any) -> bytes:
@@ -67,11 +85,26 @@ class NodeStateMachine:
     def apply(self, index: int, data: bytes) -> bytes:
         """Apply the committed entry at ``index``; returns the encoded outcome for the proposer."""
         self.applied_index = index
-        if data[:1] == bytes([TRADING]):
+        tag = data[:1]
+        if tag == _TRADING_TAG:
             return self.trading.apply(index, data[1:])
-        if data[:1] == bytes([REGISTER]):
+        if tag == _REGISTER_TAG:
             return self._apply_register(data[1:])
         return encode_register_result(ok=False, value="invalid entry envelope")
+
+    def apply_batch(self, index: int, data: bytes) -> list[bytes]:
+        """Apply the ``BATCH`` entry at ``index``: one outcome per command, in order. A batch that
+        does not decode applies nothing and yields no outcomes (its proposers hear an error)."""
+        self.applied_index = index
+        try:
+            envelopes = msgpack.unpackb(data[1:], raw=True, use_list=True)
+        except Exception:
+            return []
+        if not isinstance(envelopes, list) or not all(
+            isinstance(item, bytes) and item[:1] in (_TRADING_TAG, _REGISTER_TAG) for item in envelopes
+        ):
+            return []
+        return [self.apply(index, item) for item in envelopes]
 
     def _apply_register(self, payload: bytes) -> bytes:
         try:
