@@ -2,13 +2,18 @@
 
 Checked here: the zeros are never mistaken for damage (and genuine damage still is), sealed
 segments end at their last record, truncation/reset/disk-full keep their promises, and
-``preallocate_bytes=0`` grows the file with every write as before.
+``preallocate_bytes=0`` grows the file with every write as before. The background fill: appends
+that find the space ready never zero-fill themselves, an append that outruns the fill waits for it,
+ENOSPC or EIO in the fill surface on a later call, and truncation, the last batch of a segment
+(then rotation) and close wait for a fill in flight (held there with :class:`WatchedFileOps`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -28,6 +33,7 @@ from hive_runtime.storage.segment import SECTOR_BYTES, scan_segment
 Factory = Callable[..., list[LogEntry]]
 Files = Callable[[Path], list[Path]]
 CHUNK = 4096
+FILL_THREAD = "hive-wal-preallocate"  # the name prefix of the preallocation worker thread
 
 
 class CountingFileOps(OsFileOps):
@@ -44,6 +50,83 @@ class CountingFileOps(OsFileOps):
     def ftruncate(self, fd: int, size: int) -> None:
         self.ftruncates += 1
         super().ftruncate(fd, size)
+
+
+class WatchedFileOps(OsFileOps):
+    """File ops delegating to ``inner`` that note which thread wrote zeros and can hold a fill.
+
+    While ``gate`` is set to an unset event, a zero ``pwrite`` on the preallocation thread sets
+    ``held`` and waits for ``gate`` before writing anything.
+    """
+
+    def __init__(self, inner: OsFileOps | None = None) -> None:
+        self.inner = inner if inner is not None else OsFileOps()
+        self.zero_writes: list[tuple[str, int]] = []  # (thread name, bytes) of every zero pwrite
+        self.gate: threading.Event | None = None
+        self.held = threading.Event()
+        self.fill_threads: set[threading.Thread] = set()
+
+    def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> int:
+        if bytes(data).count(0) == len(data):
+            name = threading.current_thread().name
+            if name.startswith(FILL_THREAD):
+                self.fill_threads.add(threading.current_thread())
+            if self.gate is not None and name.startswith(FILL_THREAD):
+                self.held.set()
+                assert self.gate.wait(10), "the test never released the fill"
+            written = self.inner.pwrite(fd, data, offset)
+            self.zero_writes.append((name, written))
+            return written
+        return self.inner.pwrite(fd, data, offset)
+
+    def fdatasync(self, fd: int) -> None:
+        self.inner.fdatasync(fd)
+
+    def ftruncate(self, fd: int, size: int) -> None:
+        self.inner.ftruncate(fd, size)
+
+    def zeros_written_outside_the_fill_thread(self) -> int:
+        return sum(count for name, count in self.zero_writes if not name.startswith(FILL_THREAD))
+
+
+class Background:
+    """Runs ``action`` on a thread of its own and keeps what it raised."""
+
+    def __init__(self, action: Callable[[], object]) -> None:
+        self.error: BaseException | None = None
+        self._action = action
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._action()
+        except BaseException as error:
+            self.error = error
+
+    def assert_blocked(self) -> None:
+        """The action has not returned (it cannot, with a correct log, until the fill is released)."""
+        self.thread.join(0.1)
+        assert self.thread.is_alive(), f"returned without waiting for the fill (raised {self.error!r})"
+
+    def finish(self) -> None:
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+        if self.error is not None:
+            raise self.error
+
+
+def _hold_a_fill(tmp_path: Path, make_entries: Factory, ops: WatchedFileOps, **kwargs: Any) -> WriteAheadLog:
+    """A log with 15 entries whose background fill of the next chunk is held before its first write.
+
+    The first append zero-fills the first chunk itself (nothing is allocated yet) and leaves less
+    than half a chunk of it: the fill of ``[16 + CHUNK, 16 + 2 * CHUNK)`` starts on the worker.
+    """
+    ops.gate = threading.Event()
+    wal = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK, file_ops=ops, **kwargs)
+    wal.append(make_entries(1, 15, size=150))
+    assert ops.held.wait(10)
+    return wal
 
 
 def _logical_size(segment: Path) -> int:
@@ -74,7 +157,7 @@ def test_reopen_returns_the_entries_and_counts_no_torn_bytes(
     (segment,) = segment_files(tmp_path)
     logical = _records_size(entries)
     on_disk = segment.stat().st_size
-    assert logical < on_disk <= logical + CHUNK
+    assert logical < on_disk < logical + CHUNK + CHUNK // 2  # the next chunk starts at half a chunk left
     assert (on_disk - SEGMENT_HEADER.size) % CHUNK == 0
     extensions = (on_disk - SEGMENT_HEADER.size) // CHUNK
     assert _sample(registry, "hive_wal_preallocate_seconds_count") == extensions
@@ -320,7 +403,11 @@ def test_preallocation_costs_one_fdatasync_per_chunk(tmp_path: Path, make_entrie
     entries = make_entries(1, 500, size=40)
     for entry in entries:
         wal.append([entry])
-    extensions = -(-(_records_size(entries) - SEGMENT_HEADER.size) // CHUNK)
+    wal.close()  # waits for the fill in flight
+    (segment,) = tmp_path.glob("*.wal")
+    extensions, rest = divmod(segment.stat().st_size - SEGMENT_HEADER.size, CHUNK)
+    assert rest == 0
+    assert extensions >= -(-(_records_size(entries) - SEGMENT_HEADER.size) // CHUNK)
     assert (ops.fdatasyncs, ops.ftruncates) == (extensions, 0)
 
 
@@ -347,3 +434,185 @@ def test_preallocate_zero_grows_the_file_with_every_write(
 def test_negative_preallocation_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="preallocate_bytes"):
         WriteAheadLog(tmp_path, preallocate_bytes=-1)
+
+
+def test_appends_never_zero_fill_themselves_when_the_background_fill_keeps_up(
+    tmp_path: Path, make_entries: Factory, segment_files: Files
+) -> None:
+    ops = WatchedFileOps()
+    registry = CollectorRegistry()
+    wal = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK, file_ops=ops, metrics=StorageMetrics(registry))
+    entries = make_entries(1, 400, size=150)  # ~68 KiB: 17 chunks
+    for entry in entries:
+        wal.append([entry])
+        wal._background.wait()  # stand-in for a worker that keeps up: the fill is done before the next append
+        if entry.index % 50 == 0:
+            wal.sync()
+    wal.sync()
+    assert ops.zeros_written_outside_the_fill_thread() == CHUNK  # only the first chunk: nothing was ahead
+    assert _sample(registry, "hive_wal_preallocate_waits_total") == 1
+    wal.close()
+    (segment,) = segment_files(tmp_path)
+    chunks, rest = divmod(segment.stat().st_size - SEGMENT_HEADER.size, CHUNK)
+    assert rest == 0
+    assert chunks > 16
+    assert sum(count for _, count in ops.zero_writes) == chunks * CHUNK  # each chunk filled once
+    assert _sample(registry, "hive_wal_preallocate_seconds_count") == chunks  # wherever the fill ran
+    reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK)
+    assert reopened.entries(1, 401) == entries
+    assert reopened.recovery.torn_bytes_truncated == 0
+
+
+def test_streaming_appends_through_many_chunks_read_back_intact(
+    tmp_path: Path, make_entries: Factory
+) -> None:
+    """No waiting for the fill by the test: whether appends wait or not, every entry must survive."""
+    ops = WatchedFileOps()
+    wal = WriteAheadLog(tmp_path, segment_bytes=64 * 1024, preallocate_bytes=CHUNK, file_ops=ops)
+    entries = make_entries(1, 2000, size=150)  # ~340 KiB: several segments of 16 chunks
+    for start in range(0, 2000, 4):
+        wal.append(entries[start : start + 4])
+        if start % 100 == 0:
+            wal.sync()
+    wal.sync()
+    wal.close()
+    assert ops.zeros_written_outside_the_fill_thread() < sum(count for _, count in ops.zero_writes)
+    reopened = WriteAheadLog(tmp_path, segment_bytes=64 * 1024, preallocate_bytes=CHUNK)
+    assert reopened.entries(1, 2001) == entries
+    assert reopened.recovery.torn_bytes_truncated == 0
+
+
+def test_append_that_outruns_the_fill_waits_for_it(tmp_path: Path, make_entries: Factory) -> None:
+    ops = WatchedFileOps()
+    registry = CollectorRegistry()
+    wal = _hold_a_fill(tmp_path, make_entries, ops, metrics=StorageMetrics(registry))
+    fits = make_entries(16, 5, size=150)  # still inside the first chunk: must not wait
+    wal.append(fits)
+    outrunning = Background(lambda: wal.append(make_entries(21, 10, size=150)))  # ends in the held chunk
+    outrunning.assert_blocked()
+    assert ops.gate is not None
+    ops.gate.set()
+    outrunning.finish()
+    assert ops.zeros_written_outside_the_fill_thread() == CHUNK  # it waited; it did not fill itself
+    assert _sample(registry, "hive_wal_preallocate_waits_total") == 2  # the first chunk, then this wait
+    wal.sync()
+    wal.close()
+    reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK)
+    assert reopened.entries(1, 31) == make_entries(1, 30, size=150)  # the fill did not zero the batch
+    assert reopened.recovery.torn_bytes_truncated == 0
+
+
+def test_enospc_in_a_background_fill_is_disk_full_on_the_append_that_needs_the_space(
+    tmp_path: Path, make_entries: Factory, segment_files: Files, full_disk_ops: type
+) -> None:
+    disk = full_disk_ops()
+    ops = WatchedFileOps(disk)
+    registry = CollectorRegistry()
+    wal = _hold_a_fill(tmp_path, make_entries, ops, metrics=StorageMetrics(registry))
+    (segment,) = segment_files(tmp_path)
+    before = segment.read_bytes()
+    assert len(before) == SEGMENT_HEADER.size + CHUNK
+    disk.budget = 1000  # the held fill runs out of space part-way
+    assert ops.gate is not None
+    ops.gate.set()
+    wal._background.wait()  # the fill hit ENOSPC: cut back to where it started, the log not failed
+    assert segment.read_bytes() == before
+    with pytest.raises(DiskFullError, match="preallocating"):
+        wal.append(make_entries(16, 15, size=150))  # past the first chunk
+    assert segment.read_bytes() == before  # the fill's zeros were cut off again
+    assert wal.last_index() == 15
+    assert _sample(registry, "hive_storage_disk_full_total") == 1
+    assert _sample(registry, "hive_storage_disk_full_state") == 1
+    disk.budget = None  # space was freed: the same batch goes in
+    wal.append(make_entries(16, 15, size=150))
+    wal.sync()
+    assert _sample(registry, "hive_storage_disk_full_state") == 0
+    wal.close()
+    reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK)
+    assert reopened.entries(1, 31) == make_entries(1, 30, size=150)
+    assert reopened.recovery.torn_bytes_truncated == 0
+
+
+def test_failed_fdatasync_in_a_background_fill_poisons_the_log(
+    tmp_path: Path, make_entries: Factory, failing_sync_ops: type
+) -> None:
+    disk = failing_sync_ops()
+    ops = WatchedFileOps(disk)
+    wal = _hold_a_fill(tmp_path, make_entries, ops)
+    disk.fail_sync = True
+    assert ops.gate is not None
+    ops.gate.set()
+    with pytest.raises(StorageFailedError, match="must be reopened"):
+        wal.append(make_entries(16, 15, size=150))  # waits for the fill, finds the log failed
+    disk.fail_sync = False
+    with pytest.raises(StorageFailedError, match="must be reopened"):
+        wal.sync()
+    wal.close()
+    reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK)
+    assert reopened.entries(1, 16) == make_entries(1, 15, size=150)
+    assert reopened.recovery.torn_bytes_truncated == 0
+
+
+def test_truncate_after_waits_for_the_fill_in_flight(
+    tmp_path: Path, make_entries: Factory, segment_files: Files
+) -> None:
+    ops = WatchedFileOps()
+    wal = _hold_a_fill(tmp_path, make_entries, ops)
+    truncating = Background(lambda: wal.truncate_after(5))
+    truncating.assert_blocked()
+    assert ops.gate is not None
+    ops.gate.set()
+    truncating.finish()
+    wal.close()
+    (segment,) = segment_files(tmp_path)
+    assert segment.stat().st_size == _logical_size(segment)  # no zeros landed after the truncation
+    reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK)
+    assert reopened.entries(1, 6) == make_entries(1, 5, size=150)
+    reopened.append(make_entries(6, 30, term=2, size=150))  # preallocates again, past the old fill
+    reopened.sync()
+    reopened.close()
+    again = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK)
+    assert again.entries(6, 36) == make_entries(6, 30, term=2, size=150)
+    assert again.recovery.torn_bytes_truncated == 0
+
+
+def test_last_batch_of_a_segment_waits_for_the_fill_and_rotation_seals_cleanly(
+    tmp_path: Path, make_entries: Factory, segment_files: Files
+) -> None:
+    ops = WatchedFileOps()
+    limit = 6000
+    wal = _hold_a_fill(tmp_path, make_entries, ops, segment_bytes=limit)  # the held fill stops at `limit`
+    last = Background(lambda: wal.append(make_entries(16, 25, size=150)))  # grows the file past `limit`
+    last.assert_blocked()
+    assert ops.gate is not None
+    ops.gate.set()
+    last.finish()
+    wal.append(make_entries(41, 1, size=150))  # the segment is full: rotate
+    wal.sync()
+    wal.close()
+    sealed, _ = segment_files(tmp_path)
+    assert sealed.stat().st_size == _records_size(make_entries(1, 40, size=150))
+    reopened = WriteAheadLog(tmp_path, segment_bytes=limit)  # a zero tail in the sealed one is corruption
+    assert reopened.entries(1, 42) == make_entries(1, 41, size=150)
+    assert reopened.recovery.torn_bytes_truncated == 0
+
+
+def test_close_waits_for_the_fill_and_stops_the_worker(
+    tmp_path: Path, make_entries: Factory, segment_files: Files
+) -> None:
+    ops = WatchedFileOps()
+    wal = _hold_a_fill(tmp_path, make_entries, ops)
+    closing = Background(wal.close)
+    closing.assert_blocked()
+    assert ops.gate is not None
+    ops.gate.set()
+    closing.finish()
+    (worker,) = ops.fill_threads
+    assert not worker.is_alive()
+    (segment,) = segment_files(tmp_path)
+    assert segment.stat().st_size == SEGMENT_HEADER.size + 2 * CHUNK  # the fill finished on an open fd
+    reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK)
+    assert reopened.entries(1, 16) == make_entries(1, 15, size=150)
+    assert reopened.recovery.torn_bytes_truncated == 0
+    with pytest.raises(StorageFailedError, match="closed"):
+        wal.append(make_entries(16, 1))

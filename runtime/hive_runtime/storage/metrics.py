@@ -45,8 +45,13 @@ class StorageMetrics:
         self.segments = Gauge("hive_wal_segments", "Retained WAL segment files", registry=self.registry)
         self.preallocate_seconds = Histogram(
             "hive_wal_preallocate_seconds",
-            "Time to zero-fill and fdatasync one preallocation chunk ahead of the WAL write position",
+            "Time to zero-fill and fdatasync one chunk ahead of the WAL write position (on any thread)",
             buckets=FSYNC_BUCKETS,
+            registry=self.registry,
+        )
+        self.preallocate_waits = Counter(
+            "hive_wal_preallocate_waits",
+            "Appends that blocked on preallocation: waited for the background fill or zero-filled themselves",
             registry=self.registry,
         )
         self.torn_tail_bytes = Counter(
