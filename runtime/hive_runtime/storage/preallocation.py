@@ -26,6 +26,7 @@ from hive_runtime.storage.fileops import OsFileOps
 from hive_runtime.storage.metrics import StorageMetrics
 
 ZEROS = bytes(1024 * 1024)  # written in pieces of this size when preallocating
+SYNC_PIECE_BYTES = 256 * 1024  # a background fill fdatasyncs after each piece of this size
 
 
 def zero_fill(ops: OsFileOps, fd: int, *, start: int, end: int) -> None:
@@ -114,7 +115,11 @@ class BackgroundPreallocator:
         try:
             started = time.perf_counter()
             try:
-                zero_fill(self._ops, fd, start=start, end=end)
+                # Synced piece by piece: a ``sync`` of the log that overlaps this fill (on the
+                # event loop) then flushes at most one piece of zeros, not the whole chunk.
+                for piece_start in range(start, end, SYNC_PIECE_BYTES):
+                    zero_fill(self._ops, fd, start=piece_start, end=min(piece_start + SYNC_PIECE_BYTES, end))
+                    self._ops.fdatasync(fd)
             except OSError as error:
                 # Nothing but these zeros lives at or past ``start`` (the log writes there only
                 # after waiting for this fill), so cutting back to it loses nothing.
@@ -123,7 +128,6 @@ class BackgroundPreallocator:
                     self.disk_full = True  # the append that needs the space reports DiskFullError
                     return
                 raise
-            self._ops.fdatasync(fd)
             done()
             self._metrics.preallocate_seconds.observe(time.perf_counter() - started)
         except Exception as error:  # anything else: the log is failed, as after a foreground error
