@@ -178,7 +178,6 @@ class RuntimeConfig(_Strict):
     audit_checkpoint_every: int = Field(default=1_000, ge=1, le=1_000_000)
     audit_checkpoint_interval_ms: int = Field(default=1_000, ge=1, le=3_600_000)
     version: str | None = None
-    event_loop: Literal["asyncio", "uvloop"] = "asyncio"  # uvloop: clients only (see transport docs)
 
     @field_validator("initial_members")
     @classmethod

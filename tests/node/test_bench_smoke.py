@@ -36,6 +36,12 @@ def test_consensus_benchmark_reports_latency_throughput_and_floor(tmp_path: Path
     ):
         assert summary[key] > 0, key
     assert summary["p50_ms"] <= summary["p99_ms"]
+    assert summary["floor_commit_us"] == round(2 * summary["floor_rtt_us"] + summary["floor_fsync_us"], 1)
+    cpu = summary["cpu_us_per_commit_256"]
+    replicas = [value for name, value in cpu.items() if name.startswith("replica")]
+    assert len(replicas) == 3 and all(value > 0 for value in replicas)
+    assert cpu["load generator"] > 0
+    assert cpu["total"] == round(sum(value for name, value in cpu.items() if name != "total"), 1)
 
 
 def test_failover_benchmark_kills_and_measures(tmp_path: Path) -> None:

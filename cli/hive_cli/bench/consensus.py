@@ -7,21 +7,46 @@ the physical floor (raw mutual-TLS round trip and raw fdatasync, from ``hive ben
 PySyncObj on the same write workload, with its defaults and with batching off, as ratios.
 
 Everything shares this machine's cores: the load generator, three replicas, and for PySyncObj
-three more processes (run after Hive's, not at the same time).
+three more processes (run after Hive's, not at the same time). The load generator runs on uvloop
+when it is installed (the client library supports it; the replicas' TLS server needs asyncio's
+own loop). The 256-client run also reports the CPU time every process spent per commit (from
+``/proc``), which is what bounds throughput when all of them share two cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hive_cli.bench._result import BenchResult
 
 VALUE = "v" * 100
+T = TypeVar("T")
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run the load generator on uvloop when installed (cheaper per request), else on asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of process ``pid`` (Linux ``/proc``), or None where unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def describe() -> str:
@@ -112,11 +137,37 @@ async def _hive(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         async with cluster.client(deadline=30) as client:
             latency = _quantiles_ms(await _sequential(client, args.samples))
         ops_16 = await _concurrent(cluster, clients=16, seconds=args.seconds)
+        pids = {f"replica {i}": node.process.pid for i, node in cluster.nodes.items() if node.process}
+        pids["load generator"] = os.getpid()
+        cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+        started = time.monotonic()
         ops_256 = await _concurrent(cluster, clients=256, seconds=args.seconds)
+        commits = ops_256 * (time.monotonic() - started)
+        cpu_per_commit = _cpu_per_commit(pids, cpu_before, commits=commits)
         orders = await _orders(cluster, clients=64, seconds=args.seconds)
     finally:
         cluster.stop_all()
-    return {"latency": latency, "ops_16": ops_16, "ops_256": ops_256, "orders": orders}
+    return {
+        "latency": latency,
+        "ops_16": ops_16,
+        "ops_256": ops_256,
+        "orders": orders,
+        "cpu_us_per_commit": cpu_per_commit,
+    }
+
+
+def _cpu_per_commit(
+    pids: dict[str, int], before: dict[str, float | None], *, commits: float
+) -> dict[str, float] | None:
+    """CPU microseconds each process spent per commit since ``before``; None without ``/proc``."""
+    spent: dict[str, float] = {}
+    for name, pid in pids.items():
+        start, end = before[name], _cpu_seconds(pid)
+        if start is None or end is None or commits <= 0:
+            return None
+        spent[name] = round((end - start) / commits * 1e6, 1)
+    spent["total"] = round(sum(spent.values()), 1)
+    return spent
 
 
 def _floor(root: Path, samples: int) -> dict[str, float]:
@@ -140,7 +191,7 @@ def _pysyncobj(args: argparse.Namespace, *, batching: bool) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> BenchResult:
     with tempfile.TemporaryDirectory(prefix="hive-bench-") as directory:
         root = Path(directory)
-        hive = asyncio.run(_hive(args, root / "hive"))
+        hive = _run(_hive(args, root / "hive"))
         floor = _floor(root, min(args.samples, 2000))
     references: dict[str, dict[str, Any]] = {}
     if not args.skip_pysyncobj:
@@ -180,12 +231,26 @@ def run(args: argparse.Namespace) -> BenchResult:
         "orders_per_s": round(hive["orders"], 1),
         "floor_rtt_us": floor["floor_rtt_p50_us"],
         "floor_fsync_us": floor["floor_fsync_p50_us"],
+        # A durable commit from a client is at least 4 one-way hops (client -> leader -> follower
+        # -> leader -> client, two round trips) plus one follower fdatasync, with no software at all.
+        "floor_commit_us": round(2 * floor["floor_rtt_p50_us"] + floor["floor_fsync_p50_us"], 1),
     }
+    summary["p50_over_floor_commit"] = round(hive["latency"]["p50"] * 1000 / summary["floor_commit_us"], 2)
     notes = [
         f"end-to-end orders/s (64 clients, client -> consensus -> engine -> ack): {hive['orders']:.0f}",
         f"floor: raw mTLS RTT p50 {floor['floor_rtt_p50_us']} us, "
-        f"raw fdatasync p50 {floor['floor_fsync_p50_us']} us",
+        f"raw fdatasync p50 {floor['floor_fsync_p50_us']} us; a durable commit (2 round trips + "
+        f"1 fsync) cannot beat {summary['floor_commit_us']} us here (hive p50 is "
+        f"{summary['p50_over_floor_commit']}x that)",
     ]
+    cpu = hive["cpu_us_per_commit"]
+    if cpu is not None:
+        summary["cpu_us_per_commit_256"] = cpu
+        notes.append(
+            "CPU per commit with 256 clients (us, all processes share 2 cores): "
+            + ", ".join(f"{name} {value}" for name, value in cpu.items())
+            + f"; 2 cores allow at most {2e6 / cpu['total']:,.0f} commits/s at this cost"
+        )
     reference = references.get("pysyncobj (defaults)")
     if reference is not None:
         best_p99 = min(figures["latency"]["p99"] for figures in references.values())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,12 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"hive runtime serve: {error}", file=sys.stderr)
         return 2
-    runner: Any = asyncio.run
-    if config.event_loop == "uvloop":
-        import uvloop
-
-        runner = uvloop.run
-    runner(serve(config))
+    asyncio.run(serve(config))  # asyncio's own loop: the TLS server cannot run on uvloop (transport docs)
     return 0
 
 
