@@ -36,6 +36,10 @@ def test_consensus_benchmark_reports_latency_throughput_and_floor(tmp_path: Path
     ):
         assert summary[key] > 0, key
     assert summary["p50_ms"] <= summary["p99_ms"]
+    assert 0 < summary["pipeline_floor_p50_ms"] <= summary["pipeline_floor_p99_ms"]
+    assert summary["p50_over_pipeline_floor"] == round(
+        summary["p50_ms"] / summary["pipeline_floor_p50_ms"], 2
+    )
     assert summary["floor_commit_us"] == round(2 * summary["floor_rtt_us"] + summary["floor_fsync_us"], 1)
     cpu = summary["cpu_us_per_commit_256"]
     replicas = [value for name, value in cpu.items() if name.startswith("replica")]

@@ -3,8 +3,10 @@
 Hive: three ``hive runtime serve`` processes on loopback (mutual TLS 1.3, WAL fdatasync before
 acknowledging), clients in this process. Register writes of 100 bytes measure consensus; orders
 (client, consensus, trading engine, acknowledgement) are the second figure. In the same run:
-the physical floor (raw mutual-TLS round trip and raw fdatasync, from ``hive bench floor``) and
-PySyncObj on the same write workload, with its defaults and with batching off, as ratios.
+the physical floor (raw mutual-TLS round trip and raw fdatasync, from ``hive bench floor``), the
+software floor (the commit's message pattern in plain asyncio with no consensus, from
+:mod:`hive_cli.bench._pipeline_floor`) and PySyncObj on the same write workload, with its
+defaults and with batching off, as ratios.
 
 Everything shares this machine's cores: the load generator, three replicas, and for PySyncObj
 three more processes (run after Hive's, not at the same time). The load generator runs on uvloop
@@ -170,11 +172,20 @@ def _cpu_per_commit(
     return spent
 
 
-def _floor(root: Path, samples: int) -> dict[str, float]:
-    from hive_cli.bench.floor import measure_floor
+def _floor(root: Path, samples: int) -> dict[str, Any]:
+    """The physical floor (raw round trip, raw fsync) and the software floor (the commit-shaped
+    exchange in plain asyncio, :mod:`hive_cli.bench._pipeline_floor`), on the same certificates."""
+    from hive_cli.bench._pipeline_floor import measure_pipeline_floor
+    from hive_cli.bench.floor import make_bench_tls, measure_floor
 
-    figures = measure_floor(root, samples=samples)
-    return {"floor_fsync_p50_us": figures["fsync_p50_us"], "floor_rtt_p50_us": figures["rtt_p50_us"]}
+    server_paths, client_paths, _ = make_bench_tls(root / "tls")
+    figures = measure_floor(root, samples=samples, tls=(server_paths, client_paths))
+    pipeline = measure_pipeline_floor(root / "pipeline", tls_dir=root / "tls", samples=samples)
+    return {
+        "floor_fsync_p50_us": figures["fsync_p50_us"],
+        "floor_rtt_p50_us": figures["rtt_p50_us"],
+        "pipeline": _quantiles_ms(pipeline),
+    }
 
 
 def _pysyncobj(args: argparse.Namespace, *, batching: bool) -> dict[str, Any]:
@@ -210,6 +221,17 @@ def run(args: argparse.Namespace) -> BenchResult:
             "yes",
         ]
     )
+    table.append(
+        [
+            "commit-shaped asyncio pipeline, no consensus",
+            str(floor["pipeline"]["p50"]),
+            str(floor["pipeline"]["p99"]),
+            str(floor["pipeline"]["p999"]),
+            "-",
+            "-",
+            "yes",
+        ]
+    )
     for name, figures in references.items():
         table.append(
             [
@@ -236,12 +258,21 @@ def run(args: argparse.Namespace) -> BenchResult:
         "floor_commit_us": round(2 * floor["floor_rtt_p50_us"] + floor["floor_fsync_p50_us"], 1),
     }
     summary["p50_over_floor_commit"] = round(hive["latency"]["p50"] * 1000 / summary["floor_commit_us"], 2)
+    summary |= {
+        "pipeline_floor_p50_ms": floor["pipeline"]["p50"],
+        "pipeline_floor_p99_ms": floor["pipeline"]["p99"],
+        "p50_over_pipeline_floor": round(hive["latency"]["p50"] / floor["pipeline"]["p50"], 2),
+        "p99_over_pipeline_floor": round(hive["latency"]["p99"] / floor["pipeline"]["p99"], 2),
+    }
     notes = [
         f"end-to-end orders/s (64 clients, client -> consensus -> engine -> ack): {hive['orders']:.0f}",
         f"floor: raw mTLS RTT p50 {floor['floor_rtt_p50_us']} us, "
         f"raw fdatasync p50 {floor['floor_fsync_p50_us']} us; a durable commit (2 round trips + "
         f"1 fsync) cannot beat {summary['floor_commit_us']} us here (hive p50 is "
         f"{summary['p50_over_floor_commit']}x that)",
+        f"software floor: the same exchange in plain asyncio with no consensus (3 processes, mTLS, "
+        f"fsync) p50 {floor['pipeline']['p50']} ms, p99 {floor['pipeline']['p99']} ms; hive is "
+        f"{summary['p50_over_pipeline_floor']}x / {summary['p99_over_pipeline_floor']}x that",
     ]
     cpu = hive["cpu_us_per_commit"]
     if cpu is not None:

@@ -115,7 +115,8 @@ async def _wal_throughput(
     return per_writer * writers / elapsed, committer.syncs
 
 
-def _make_tls(directory: Path) -> tuple[Any, Any, Any]:
+def make_bench_tls(directory: Path) -> tuple[Any, Any, Any]:
+    """A throwaway CA and ``server/`` and ``client/`` TLS file sets under ``directory``."""
     from datetime import UTC, datetime, timedelta
 
     from hive_operator.pki import Identity, Role, create_ca, issue_certificate
@@ -219,7 +220,7 @@ def measure_floor(root: Path, *, samples: int, tls: tuple[Any, Any] | None = Non
 
     fsync_p50, fsync_p99 = _percentiles(_raw_fsync(root, samples))
     if tls is None:
-        server_paths, client_paths, _ = _make_tls(root / "tls")
+        server_paths, client_paths, _ = make_bench_tls(root / "tls")
     else:
         server_paths, client_paths = tls
     child = subprocess.Popen(
@@ -255,7 +256,7 @@ def run(args: argparse.Namespace) -> BenchResult:
 
     with tempfile.TemporaryDirectory(dir=args.dir) as scratch:
         root = Path(scratch)
-        server_paths, client_paths, _ = _make_tls(root / "tls")
+        server_paths, client_paths, _ = make_bench_tls(root / "tls")
         floor = measure_floor(root, samples=args.samples, tls=(server_paths, client_paths))
         fsync_p50, fsync_p99 = floor["fsync_p50_us"], floor["fsync_p99_us"]
         one_writer = min(args.commits, args.samples)
