@@ -368,6 +368,8 @@ def test_enospc_preallocating_a_new_segment_keeps_the_log_usable(
     wal = WriteAheadLog(tmp_path, segment_bytes=1024, preallocate_bytes=512, file_ops=ops)
     for entry in make_entries(1, 16, size=40):
         wal.append([entry])  # 16 + 16 * 64 = 1040 bytes: the next append rotates
+    wal.close()  # reopened, nothing is prepared: the rotation creates the segment itself
+    wal = WriteAheadLog(tmp_path, segment_bytes=1024, preallocate_bytes=512, file_ops=ops)
     ops.budget = SEGMENT_HEADER.size  # room for the new segment's header, not for its zeros
     with pytest.raises(DiskFullError):
         wal.append(make_entries(17, 1))

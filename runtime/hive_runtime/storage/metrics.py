@@ -54,6 +54,12 @@ class StorageMetrics:
             "Appends that blocked on preallocation: waited for the background fill or zero-filled themselves",
             registry=self.registry,
         )
+        self.rotation_waits = Counter(
+            "hive_wal_rotation_waits",
+            "Segment rotations that found no prepared next segment ready: waited for its preparation "
+            "or created the segment and zero-filled its first chunk inside append",
+            registry=self.registry,
+        )
         self.torn_tail_bytes = Counter(
             "hive_wal_torn_tail_bytes",
             "Bytes of interrupted writes truncated during recovery (preallocated zeros are not counted)",

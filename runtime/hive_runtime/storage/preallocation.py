@@ -39,6 +39,18 @@ def zero_fill(ops: OsFileOps, fd: int, *, start: int, end: int) -> None:
         position += len(piece)
 
 
+def zero_fill_durably(ops: OsFileOps, fd: int, *, start: int, end: int) -> None:
+    """Write zeros to ``fd`` over ``[start, end)`` and fdatasync after each piece of ``SYNC_PIECE_BYTES``.
+
+    For worker threads. Synced piece by piece: a ``sync`` of the log that overlaps a fill of the
+    same file (on the event loop) then flushes at most one piece of zeros, not the whole chunk,
+    and a fill of another file never has more than one piece queued ahead of the log's writes.
+    """
+    for piece_start in range(start, end, SYNC_PIECE_BYTES):
+        zero_fill(ops, fd, start=piece_start, end=min(piece_start + SYNC_PIECE_BYTES, end))
+        ops.fdatasync(fd)
+
+
 def preallocation_target(*, allocated: int, end: int, chunk: int, limit: int) -> int | None:
     """The file length to zero-fill to so a write ending at ``end`` lands in allocated blocks.
 
@@ -115,11 +127,7 @@ class BackgroundPreallocator:
         try:
             started = time.perf_counter()
             try:
-                # Synced piece by piece: a ``sync`` of the log that overlaps this fill (on the
-                # event loop) then flushes at most one piece of zeros, not the whole chunk.
-                for piece_start in range(start, end, SYNC_PIECE_BYTES):
-                    zero_fill(self._ops, fd, start=piece_start, end=min(piece_start + SYNC_PIECE_BYTES, end))
-                    self._ops.fdatasync(fd)
+                zero_fill_durably(self._ops, fd, start=start, end=end)
             except OSError as error:
                 # Nothing but these zeros lives at or past ``start`` (the log writes there only
                 # after waiting for this fill), so cutting back to it loses nothing.

@@ -37,6 +37,19 @@ gave the best ``sync`` p99 and the least stall per MiB written, hence the defaul
 once paid by one ``append`` per chunk on the event loop, now runs on the worker thread (a
 ``sync`` overlapping a fill may still pay for the size commit the fill causes).
 
+Rotation (:mod:`hive_runtime.storage.segment_preparation`): once the active segment holds half of
+``segment_bytes``, a worker thread creates the next segment file under a name that is never a
+segment name, zero-fills its first preallocation chunk (header area included) and fdatasyncs it.
+Rotation seals the active segment as before, then writes the header over the prepared zeros,
+fdatasyncs it, renames the file to its segment name and marks the directory dirty, so the next
+``sync`` fsyncs the directory before it reports any entry of the new segment durable. A crash
+before the rename is durable leaves the prepared name, which recovery deletes (nothing in it was
+acknowledged); after it, the segment has a durable header followed by zeros: an ordinary last
+segment with a zero tail. If no preparation was started (or it hit ENOSPC), rotation creates the
+file itself as before and the append zero-fills the first chunk; if one is still running,
+rotation waits for it rather than doing the same work twice (both counted in
+``hive_wal_rotation_waits_total``). ``preallocate_bytes=0`` prepares nothing.
+
 Every retained entry is also kept in memory (compaction bounds the log), so reads for replication
 never touch the disk.
 """
@@ -65,6 +78,7 @@ from hive_runtime.storage.metrics import StorageMetrics
 from hive_runtime.storage.preallocation import BackgroundPreallocator, preallocation_target, zero_fill
 from hive_runtime.storage.record import SEGMENT_HEADER, LogEntry, encode_record, encode_segment_header
 from hive_runtime.storage.segment import parse_segment_name, scan_segment, segment_name
+from hive_runtime.storage.segment_preparation import PreparedSegment, SegmentPreparer, is_prepared_name
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 DEFAULT_PREALLOCATE_BYTES = 4 * 1024 * 1024
@@ -126,6 +140,7 @@ class WriteAheadLog:
         self._synced_index = 0
         self._failure: BaseException | None = None
         self._background = BackgroundPreallocator(self._ops, self.metrics, on_failure=self._fail)
+        self._preparer = SegmentPreparer(self._ops, self.metrics, self.directory, on_failure=self._fail)
         self.recovery = self._recover()
 
     # ----------------------------------------------------------------- reads
@@ -216,6 +231,7 @@ class WriteAheadLog:
         self.metrics.appended_entries.inc(len(entries))
         self.metrics.log_bytes.inc(position - start)
         self._preallocate_ahead(segment)
+        self._prepare_ahead(segment)
 
     def sync(self) -> int:
         """Make every entry appended so far durable (one fdatasync); return the durable index."""
@@ -247,6 +263,7 @@ class WriteAheadLog:
         cut_index = index + 1
         self._settle_background()
         self._background.disk_full = False  # the zeros go; let the next fill find out afresh
+        self._preparer.disk_full = False
         with self._lock:
             position = cut_index - self._first_index
             keep = self._segment_position(cut_index)
@@ -317,6 +334,7 @@ class WriteAheadLog:
         self._check_usable()
         self._settle_background()
         self._background.disk_full = False
+        self._preparer.disk_full = False
         with self._lock:
             try:
                 self._ops.close(self._active_fd)
@@ -340,8 +358,9 @@ class WriteAheadLog:
             self.metrics.segments.set(1)
 
     def close(self) -> None:
-        """Wait for a background fill in flight, stop its worker thread, close the active segment."""
+        """Wait for background work, stop its threads, delete an unused prepared segment, close the log."""
         self._background.close()
+        self._preparer.close()
         if self._active_fd >= 0:
             self._ops.close(self._active_fd)
             self._active_fd = -1
@@ -403,7 +422,8 @@ class WriteAheadLog:
             self._fail(error)
             raise StorageFailedError(f"fdatasync after preallocating WAL space failed: {error}") from error
         segment.allocated = target
-        self._background.disk_full = False  # there was room after all: background fills may resume
+        self._background.disk_full = False  # there was room after all: background work may resume
+        self._preparer.disk_full = False
         self.metrics.preallocate_seconds.observe(time.perf_counter() - started)
         return True
 
@@ -420,6 +440,27 @@ class WriteAheadLog:
         self._background.start(
             self._active_fd, start=segment.allocated, end=target, done=lambda: self._filled(segment, target)
         )
+
+    def _prepare_ahead(self, segment: _Segment) -> None:
+        """Start preparing the next segment file once the active one holds half of ``segment_bytes``.
+
+        Half: early enough that the preparation (one chunk of zeros, milliseconds) is done long
+        before the segment fills even at full write speed, late enough that a log that is
+        truncated or reset soon after opening does not prepare files it never uses. (The file
+        holds no index, so an unused one is kept for a later rotation anyway.)
+        """
+        if (
+            self.preallocate_bytes == 0  # nothing to zero-fill: rotation stays as it was
+            or self._preparer.pending
+            or self._preparer.disk_full
+            or self._failure is not None
+            or segment.size * 2 < self.segment_bytes
+        ):
+            return
+        length = max(
+            SEGMENT_HEADER.size, min(SEGMENT_HEADER.size + self.preallocate_bytes, self.segment_bytes)
+        )
+        self._preparer.start(length=length)
 
     def _filled(self, segment: _Segment, target: int) -> None:
         """Run by the preallocation thread once ``segment`` is zero-filled and fdatasync'ed to ``target``."""
@@ -456,6 +497,36 @@ class WriteAheadLog:
         self._segments.append(_Segment(first_index=first_index, path=path, size=size, allocated=size))
         self._dir_dirty = True
 
+    def _install_prepared(self, first_index: int, prepared: PreparedSegment) -> None:
+        """Turn the prepared file into the active segment starting at ``first_index``.
+
+        The header goes over the prepared zeros and is fdatasync'ed *before* the rename, so a
+        segment name on disk always comes with a durable header (a crash before the rename leaves
+        only the prepared name, which recovery deletes). The rename itself becomes durable with
+        the directory fsync of the next :meth:`sync` (``_dir_dirty``), which returns before any
+        entry of the new segment is reported durable; if the crash comes first, the file keeps
+        its prepared name and only unacknowledged entries go with it.
+        """
+        path = self.directory / segment_name(first_index)
+        try:
+            self._ops.pwrite_all(prepared.fd, encode_segment_header(first_index), offset=0)
+        except OSError:
+            self._preparer.discard(prepared)
+            self._preparer.disk_full = True  # the retry creates the segment itself and finds out
+            raise
+        try:
+            self._ops.fdatasync(prepared.fd)
+            self._ops.rename(self._preparer.path, path)
+        except OSError as error:
+            self._preparer.discard(prepared)
+            self._fail(error)
+            raise StorageFailedError(f"installing the prepared WAL segment {path} failed: {error}") from error
+        self._active_fd = prepared.fd
+        self._segments.append(
+            _Segment(first_index=first_index, path=path, size=SEGMENT_HEADER.size, allocated=prepared.length)
+        )
+        self._dir_dirty = True
+
     def _seal(self, segment: _Segment) -> None:
         """Make the active segment durable and cut its preallocated zeros off (it will never grow again)."""
         if segment.allocated > segment.size:
@@ -464,18 +535,33 @@ class WriteAheadLog:
         self._ops.fdatasync(self._active_fd)  # covers the records and the new length
 
     def _rotate(self, *, next_index: int) -> None:
+        """Seal the active segment and continue in a new one starting at ``next_index``.
+
+        Uses the prepared segment file when there is one (waiting for its preparation if it is
+        still running); otherwise creates the file here and the append zero-fills its first chunk.
+        """
         self._settle_background()
+        prepared, waited = self._preparer.take()
+        if self.preallocate_bytes and (prepared is None or waited):
+            self.metrics.rotation_waits.inc()
+        if self._failure is not None:
+            self._preparer.discard(prepared)
+            self._check_usable()
         with self._lock:
             old_fd = self._active_fd
             try:
                 self._seal(self._segments[-1])
             except OSError as error:
+                self._preparer.discard(prepared)
                 self._fail(error)
                 raise StorageFailedError(
                     f"sealing the WAL segment before rotation failed: {error}"
                 ) from error
             try:
-                self._create_segment(next_index)
+                if prepared is not None:
+                    self._install_prepared(next_index, prepared)
+                else:
+                    self._create_segment(next_index)
             except OSError as error:
                 self._active_fd = old_fd
                 if error.errno == errno.ENOSPC:
@@ -489,6 +575,12 @@ class WriteAheadLog:
 
     def _recover(self) -> RecoveryReport:
         self._ops.makedirs(self.directory)
+        for name in self._ops.listdir(self.directory):
+            if is_prepared_name(name):
+                # A next segment being prepared, or prepared and never renamed in: no entry of
+                # the log was ever acknowledged from it.
+                self._ops.unlink(self.directory / name)
+                self._dir_dirty = True
         names = sorted(
             name for name in self._ops.listdir(self.directory) if parse_segment_name(name) is not None
         )
