@@ -50,8 +50,10 @@ file itself as before and the append zero-fills the first chunk; if one is still
 rotation waits for it rather than doing the same work twice (both counted in
 ``hive_wal_rotation_waits_total``). ``preallocate_bytes=0`` prepares nothing.
 
-Every retained entry is also kept in memory (compaction bounds the log), so reads for replication
-never touch the disk.
+Payloads are not kept in memory (the node keeps its own copy for replication; the log's is read
+at startup): per retained entry only its term (so ``term`` stays cheap) and its record's offset
+in its segment, 16 bytes. ``entry``/``entries`` read the records back with one ``pread`` per
+segment and check them like recovery does (:mod:`hive_runtime.storage.segment_reader`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ import errno
 import os
 import threading
 import time
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +82,7 @@ from hive_runtime.storage.preallocation import BackgroundPreallocator, prealloca
 from hive_runtime.storage.record import SEGMENT_HEADER, LogEntry, encode_record, encode_segment_header
 from hive_runtime.storage.segment import parse_segment_name, scan_segment, segment_name
 from hive_runtime.storage.segment_preparation import PreparedSegment, SegmentPreparer, is_prepared_name
+from hive_runtime.storage.segment_reader import RECORD_OVERHEAD, read_records
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 DEFAULT_PREALLOCATE_BYTES = 4 * 1024 * 1024
@@ -133,8 +137,10 @@ class WriteAheadLog:
         self._lock = threading.Lock()
         self._segments: list[_Segment] = []
         self._first_index = 1
-        self._entries: list[LogEntry] = []
-        self._offsets: list[int] = []
+        # Per retained entry (position = index - first index): its term and its record's byte offset
+        # in its segment. Payloads stay on disk; ``entries`` reads them back.
+        self._terms = array("Q")
+        self._offsets = array("Q")
         self._active_fd = -1
         self._dir_dirty = False
         self._synced_index = 0
@@ -149,7 +155,7 @@ class WriteAheadLog:
         return self._first_index
 
     def last_index(self) -> int:
-        return self._first_index + len(self._entries) - 1
+        return self._first_index + len(self._terms) - 1
 
     @property
     def synced_index(self) -> int:
@@ -157,10 +163,13 @@ class WriteAheadLog:
         return self._synced_index
 
     def term(self, index: int) -> int:
-        return self._entry(index).term
+        self._check_index(index)
+        return self._terms[index - self._first_index]
 
     def entry(self, index: int) -> LogEntry:
-        return self._entry(index)
+        """The entry at ``index``, read back from its segment file (CRC-checked)."""
+        self._check_index(index)
+        return self._read(index, index + 1)[0]
 
     def entries(self, lo: int, hi: int, *, max_bytes: int | None = None) -> list[LogEntry]:
         """Entries with ``lo <= index < hi``; with ``max_bytes``, a prefix (at least one entry)."""
@@ -168,22 +177,51 @@ class WriteAheadLog:
             raise LogCompactedError(f"index {lo} is compacted (first retained index {self._first_index})")
         if hi > self.last_index() + 1 or lo > hi:
             raise LogIndexError(f"range [{lo}, {hi}) outside the log (last index {self.last_index()})")
-        selected = self._entries[lo - self._first_index : hi - self._first_index]
-        if max_bytes is None:
-            return selected
-        total = 0
-        for count, entry in enumerate(selected):
-            total += len(entry.data)
-            if total > max_bytes and count > 0:
-                return selected[:count]
-        return selected
+        if max_bytes is not None:
+            total = 0
+            for index in range(lo, hi):
+                start, end = self._record_span(index)
+                total += end - start - RECORD_OVERHEAD  # the entry's data length
+                if total > max_bytes and index > lo:
+                    hi = index
+                    break
+        return self._read(lo, hi)
 
-    def _entry(self, index: int) -> LogEntry:
+    def _check_index(self, index: int) -> None:
         if index < self._first_index:
             raise LogCompactedError(f"index {index} is compacted (first retained index {self._first_index})")
         if index > self.last_index():
             raise LogIndexError(f"index {index} is past the last index {self.last_index()}")
-        return self._entries[index - self._first_index]
+
+    def _record_span(self, index: int) -> tuple[int, int]:
+        """Byte range of the record of retained entry ``index`` in its segment.
+
+        Records of a segment are contiguous, so a record ends where the next one of its segment
+        starts, and the segment's last record ends at the segment's logical end.
+        """
+        position = self._segment_position(index)
+        segment = self._segments[position]
+        start = self._offsets[index - self._first_index]
+        next_first = self._segments[position + 1].first_index if position + 1 < len(self._segments) else None
+        if index == self.last_index() or index + 1 == next_first:
+            return start, segment.size
+        return start, self._offsets[index + 1 - self._first_index]
+
+    def _read(self, lo: int, hi: int) -> list[LogEntry]:
+        """Entries ``lo <= index < hi`` (all retained), with one pread per segment they span."""
+        result: list[LogEntry] = []
+        index = lo
+        while index < hi:
+            position = self._segment_position(index)
+            segment = self._segments[position]
+            stop = hi
+            if position + 1 < len(self._segments):
+                stop = min(hi, self._segments[position + 1].first_index)
+            start = self._offsets[index - self._first_index]
+            _, end = self._record_span(stop - 1)
+            result.extend(read_records(self._ops, segment.path, start=start, end=end, first_index=index))
+            index = stop
+        return result
 
     # ---------------------------------------------------------------- writes
     def append(self, entries: Sequence[LogEntry]) -> None:
@@ -226,7 +264,7 @@ class WriteAheadLog:
         # meanwhile; past ``allocated`` (the batch grew the file) no fill can be in flight.
         if position > segment.allocated:  # noqa: PLR1730
             segment.allocated = position
-        self._entries.extend(entries)
+        self._terms.extend(entry.term for entry in entries)
         self._offsets.extend(offsets)
         self.metrics.appended_entries.inc(len(entries))
         self.metrics.log_bytes.inc(position - start)
@@ -291,7 +329,7 @@ class WriteAheadLog:
             self.metrics.log_bytes.dec(segment.size - new_size)
             segment.size = new_size
             segment.allocated = new_size  # the next append preallocates again
-            del self._entries[position:]
+            del self._terms[position:]
             del self._offsets[position:]
             self._synced_index = min(self._synced_index, index)
             self.metrics.segments.set(len(self._segments))
@@ -311,7 +349,7 @@ class WriteAheadLog:
                     self._fail(error)
                     raise StorageFailedError(f"deleting {segment.path} failed: {error}") from error
                 removed = next_first - self._first_index
-                del self._entries[:removed]
+                del self._terms[:removed]
                 del self._offsets[:removed]
                 self._first_index = next_first
                 self.metrics.log_bytes.dec(segment.size)
@@ -343,8 +381,8 @@ class WriteAheadLog:
                     self._ops.unlink(segment.path)
                 self._ops.fsync_dir(self.directory)
                 self._segments = []
-                self._entries = []
-                self._offsets = []
+                self._terms = array("Q")
+                self._offsets = array("Q")
                 self._first_index = next_index
                 self._create_segment(next_index)
                 self._ops.fdatasync(self._active_fd)
@@ -604,7 +642,7 @@ class WriteAheadLog:
                 raise CorruptLogError(f"{path}: file name does not match header index {scan.first_index}")
             if position == 0:
                 self._first_index = scan.first_index
-            self._entries.extend(scan.entries)
+            self._terms.extend(entry.term for entry in scan.entries)  # the payloads are not kept
             self._offsets.extend(scan.offsets)
             expected = scan.first_index + len(scan.entries)
             allocated = len(raw)
