@@ -21,7 +21,7 @@ import kmock
 import yaml
 from kmock._internal import rendering  # the Request/Response types kmock's reactions work with
 
-from hive_testbed.api import discovery, errors, openapi, scale
+from hive_testbed.api import discovery, errors, openapi, protobuf, scale
 from hive_testbed.api.core import ApiCore
 from hive_testbed.api.crds import CrdController
 from hive_testbed.api.gc import GarbageCollector
@@ -52,12 +52,7 @@ def _parse_body(raw: bytes, content_type: str) -> Any:
     if not raw:
         return None
     if "protobuf" in content_type:
-        raise errors.ApiError(
-            415,
-            "UnsupportedMediaType",
-            "the test bed speaks JSON only, not protobuf (typed generators like `kubectl create namespace` "
-            "send protobuf); use `kubectl apply -f` with a manifest instead",
-        )
+        return protobuf.decode(raw)  # Secret, ConfigMap, Namespace; anything else is a clear 4xx
     try:
         return json.loads(raw)
     except ValueError:
