@@ -1,13 +1,14 @@
 """Zero-filling WAL segment space ahead of the write position, off the event loop.
 
 Why this module exists: :class:`~hive_runtime.storage.wal.WriteAheadLog` keeps durable zeros ahead
-of its logical end so that ``sync`` need not commit a file-size change (see the wal module
-docstring). Writing and fdatasync'ing a 4 MiB chunk of zeros takes 1.7-10 ms; done inside
-``append``, which runs on the node's event loop, that was a periodic stall on the leader. Here the
-fill runs on one worker thread owned by the log, started while there is still half a chunk of
-zeros left, so appends normally find the space ready. The WAL keeps the rules about *when* to
-start, wait for, or fall back from a fill; this module holds the mechanics: the zero-filling
-itself and the worker that runs at most one fill at a time.
+of its logical end so that ``sync`` need not commit a file-size change (see
+:mod:`hive_runtime.storage.segment_writer`). Writing and fdatasync'ing a 4 MiB chunk of zeros
+takes 1.7-10 ms; done inside ``append``, which runs on the node's event loop, that was a periodic
+stall on the leader. Here the fill runs on one worker thread owned by the log, started while there
+is still half a chunk of zeros left, so appends normally find the space ready. The WAL (with
+:mod:`hive_runtime.storage.segment_writer`) keeps the rules about *when* to start, wait for, or
+fall back from a fill; this module holds the mechanics: the zero-filling itself and the worker
+that runs at most one fill at a time.
 
 Thread rules: the worker never touches the log's fields itself; it reports through callbacks the
 WAL gives it (``done``, run under the WAL's lock by the WAL, and ``on_failure``). Only the thread

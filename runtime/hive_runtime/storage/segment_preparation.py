@@ -8,7 +8,8 @@ creates it under :data:`PREPARED_NAME` and zero-fills and fdatasyncs its first c
 included. Rotation then only writes the 16-byte header over those zeros, fdatasyncs it and renames
 the file to its segment name.
 
-Why this is crash-safe (the WAL holds the rotation half of the argument, see its docstring):
+Why this is crash-safe (:mod:`hive_runtime.storage.wal_segments` holds the rotation half of the
+argument):
 
 - :data:`PREPARED_NAME` is never a segment name (:func:`~hive_runtime.storage.segment.parse_segment_name`
   does not match it, and it does not end in ``.wal``), so recovery never reads it as part of the
