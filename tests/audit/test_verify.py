@@ -220,3 +220,35 @@ def test_writer_reopens_after_restart_and_refuses_a_different_key(tmp_path: Path
     assert result.ok and result.records == 23
     with pytest.raises(ValueError, match="different schedule or key"):
         AuditWriter(path, load_private_key(tmp_path / "other"), start_state=machine.audit.state())
+
+
+def _quiet_trail(tmp_path: Path, drive_machine: Any, *, checkpoint_at_us: int) -> tuple[Path, Any]:
+    """5 orders 100 us apart from t=1,000 us (interval 1 ms, so no scheduled checkpoint), then a
+    checkpoint at ``checkpoint_at_us`` with no record after it: what an audit tick produces."""
+    generate_key_files(tmp_path / "k.key", tmp_path / "k.pub")
+    machine = TradingStateMachine(checkpoint_every=1_000, checkpoint_interval_ms=1)
+    path = tmp_path / "quiet.audit"
+    with AuditWriter(path, load_private_key(tmp_path / "k.key"), start_state=machine.audit.state()) as writer:
+        drive_machine(machine, 5)
+        machine.audit.checkpoint(checkpoint_at_us)  # signed by the writer like any other checkpoint
+        writer.write(machine.take_audit())
+    return path, load_public_key(tmp_path / "k.pub")
+
+
+def test_a_quiet_trail_checkpointed_by_an_audit_tick_verifies_with_no_unsigned_tail(
+    tmp_path: Path, drive_machine: Any
+) -> None:
+    path, key = _quiet_trail(tmp_path, drive_machine, checkpoint_at_us=2_000)
+    result = verify_trail(path, key)
+    assert result.ok, result.problem
+    assert (result.records, result.checkpoints, result.unsigned_tail) == (8, 1, 0)
+
+
+def test_a_checkpoint_no_audit_tick_could_have_emitted_is_inserted(
+    tmp_path: Path, drive_machine: Any
+) -> None:
+    # 1,900 us is less than one interval after the first record: neither the schedule nor a tick
+    # emits a checkpoint there, so a signed one in that place was not produced by the replica.
+    path, key = _quiet_trail(tmp_path, drive_machine, checkpoint_at_us=1_900)
+    result = verify_trail(path, key)
+    assert result.problem is not None and result.problem.kind == "inserted", result.problem

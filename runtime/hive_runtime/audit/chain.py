@@ -5,7 +5,11 @@ Every applied command yields one record (see :mod:`hive_runtime.audit.records`).
 ``chain_i = SHA-256(chain_{i-1} || leaf_i)`` with ``chain_{-1}`` 32 zero bytes. A checkpoint
 (tree size, Merkle root, chain head, timestamp) is due after every ``every_records`` records or
 when ``interval_us`` of command time has passed since the previous one: both are functions of the
-log only, so every replica emits the same checkpoints at the same records.
+log only, so every replica emits the same checkpoints at the same records. When the log goes quiet
+the leader proposes an audit tick (a log entry carrying only its time), and
+:meth:`AuditChain.idle_checkpoint` checkpoints the records since the last checkpoint once
+``interval_us`` has passed: so a trail never keeps an unsigned tail much longer than one interval
+after its last record, whether or not more orders come.
 
 Nothing here does I/O: records and checkpoints accumulate in ``pending`` until the node hands them
 to an :class:`hive_runtime.audit.trail.AuditWriter` (which signs checkpoints and writes the file).
@@ -85,6 +89,16 @@ class AuditChain:
         ):
             self.checkpoint(ts_us)
         return head
+
+    def idle_checkpoint(self, ts_us: int) -> Checkpoint | None:
+        """The checkpoint an audit tick at ``ts_us`` emits: one covering every record since the last
+        checkpoint, if there are such records and ``interval_us`` has passed since it; else None."""
+        if (
+            self.frontier.size > self.last_checkpoint_size
+            and ts_us - self.last_checkpoint_us >= self.interval_us
+        ):
+            return self.checkpoint(ts_us)
+        return None
 
     def checkpoint(self, ts_us: int) -> Checkpoint:
         cp = Checkpoint(self.frontier.size, self.frontier.root(), self.head, ts_us)

@@ -8,7 +8,10 @@ classifies it:
 - ``deleted``: a sequence number is missing and never appears later;
 - ``reordered``: a sequence number is missing here but appears later in the file;
 - ``inserted``: a record repeats a sequence number (the earlier copy is the inserted one when the
-  later copy chains correctly from the record before it), or a checkpoint appears where none is due;
+  later copy chains correctly from the record before it), or a checkpoint appears where none is due
+  (a checkpoint between scheduled ones is allowed only where an audit tick could have emitted it:
+  records since the last checkpoint, at least one interval after it, no earlier than the last
+  record; see :meth:`~hive_runtime.audit.chain.AuditChain.idle_checkpoint`);
 - ``checkpoint``: a checkpoint is missing, or its tree size, Merkle root or chain head differ
   from the records (e.g. an attacker rewrote records and recomputed the unkeyed chain links: the
   signed checkpoint no longer matches; the problem lies after the previous good checkpoint);
@@ -16,7 +19,9 @@ classifies it:
 - ``truncated`` / ``header``: the file ends inside an item, or does not start with a valid header.
 
 Records after the last checkpoint are covered by the chain only; their count is reported as
-``unsigned_tail`` (removing them entirely cannot be detected until the next checkpoint exists).
+``unsigned_tail`` (removing them entirely cannot be detected until the next checkpoint exists). A
+running cluster checkpoints a quiet trail about one interval after its last record, so a nonzero
+tail means records written within about an interval of the end of the file (a crash, or tampering).
 """
 
 from __future__ import annotations
@@ -111,6 +116,7 @@ def _valid_header(item: Any) -> bool:
 
 def _walk(items: list[Any], chain: AuditChain, key: Ed25519PublicKey, result: VerifyResult) -> Problem | None:
     since_checkpoint = 0
+    last_record_us = chain.last_checkpoint_us
     head_before_last = chain.head
     for position in range(1, len(items)):
         item = items[position]
@@ -120,6 +126,8 @@ def _walk(items: list[Any], chain: AuditChain, key: Ed25519PublicKey, result: Ve
             )
         expected = chain.pending[0] if chain.pending else None
         if item[0] == CHECKPOINT_TAG:
+            if expected is None and len(item) == 6 and type(item[4]) is int and item[4] >= last_record_us:
+                expected = chain.idle_checkpoint(item[4])  # what an audit tick at that time emits, if any
             problem = _check_checkpoint(item, expected, key, position)
             if problem is not None:
                 return problem
@@ -158,6 +166,7 @@ def _walk(items: list[Any], chain: AuditChain, key: Ed25519PublicKey, result: Ve
                 "modified", f"record {seq} is not a well-formed audit record", seq=seq, position=position
             )
         previous_head = head_before_last = chain.head
+        last_record_us = max(last_record_us, ts_us)
         chain.append(record, ts_us)
         if chain.head != stored_chain:  # cannot happen after _check_record; kept as a guard
             chain.head = previous_head

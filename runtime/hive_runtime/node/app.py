@@ -24,6 +24,7 @@ from hive_runtime.audit.trail import AuditWriter
 from hive_runtime.config import RuntimeConfig
 from hive_runtime.identity import Role
 from hive_runtime.node.admin import admin_app
+from hive_runtime.node.audit_seal import AuditSealer
 from hive_runtime.node.client_api import ClientService
 from hive_runtime.node.driver import RaftDriver
 from hive_runtime.node.durable import DurableRaftStorage
@@ -124,6 +125,12 @@ class RuntimeNode:
         )
         self.client_service = ClientService(
             driver=self.driver, leader_address=config.client_address, metrics=self.metrics
+        )
+        self.audit_sealer = AuditSealer(
+            driver=self.driver,
+            chain=lambda: self.state.trading.audit,
+            timestamp_us=self.client_service.next_timestamp_us,
+            sleep=self._sleep,
         )
         self.client_server = FrameServer(
             port_name="client",
@@ -299,6 +306,7 @@ class RuntimeNode:
                 if self.secrets is not None:
                     group.create_task(self.secrets.watch(sleep=self._sleep))
                 group.create_task(self._refresh_metrics())
+                group.create_task(self.audit_sealer.run())
                 group.create_task(self._freeze_after_warmup())
         finally:
             await self.close()

@@ -205,6 +205,12 @@ class ClientService:
         outcome = await self.driver.propose(self._trade_entry(payload, role))
         return _result("trade", outcome)
 
+    def next_timestamp_us(self) -> int:
+        """This leader's time for a new entry: its wall clock, never behind a time it gave before."""
+        now = max(self._clock_us(), self._last_ts)
+        self._last_ts = now
+        return now
+
     def _trade_entry(self, payload: dict[str, Any], role: Role) -> bytes:
         """Validate a trading command, stamp it with the leader's clock, and encode its entry."""
         raw = payload.get("cmd")
@@ -217,9 +223,7 @@ class ClientService:
             )
         if not self.driver.is_leader:
             raise NotLeader(self.driver.leader_id)
-        now = max(self._clock_us(), self._last_ts)
-        self._last_ts = now
-        command.ts_us = now
+        command.ts_us = self.next_timestamp_us()
         return trading_entry(encode_command(command))
 
 

@@ -7,10 +7,15 @@ from the engine, and let real-process tests record register histories that the l
 checker verifies, exactly as the simulator does. Both live in the snapshot and the digest, so
 replicas that disagree on either are caught.
 
-``BATCH`` payloads are a msgpack array of ``TRADING`` or ``REGISTER`` envelopes (never nested
-batches): the leader packs the proposals of one event-loop iteration into one entry, so one
-WAL record, one wire entry and one apply call carry many commands. They apply in array order
-and share the entry's log index (the audit chain orders them).
+``BATCH`` payloads are a msgpack array of ``TRADING``, ``REGISTER`` or ``AUDIT_TICK`` envelopes
+(never nested batches): the leader packs the proposals of one event-loop iteration into one
+entry, so one WAL record, one wire entry and one apply call carry many commands. They apply in
+array order and share the entry's log index (the audit chain orders them).
+
+``AUDIT_TICK`` payloads are a msgpack integer, the leader's time in microseconds: the leader
+proposes one when the audit trail has records that no checkpoint covers yet and the checkpoint
+interval has passed with no order to trigger one (:mod:`hive_runtime.node.audit_seal`); applying
+it checkpoints them on every replica (:meth:`hive_runtime.trading.TradingStateMachine.audit_tick`).
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from hive_runtime.trading import TradingStateMachine
 TRADING = 1
 REGISTER = 2
 BATCH = 3
+AUDIT_TICK = 4
 _TRADING_TAG = bytes([TRADING])
 _REGISTER_TAG = bytes([REGISTER])
 _BATCH_TAG = bytes([BATCH])
+_AUDIT_TICK_TAG = bytes([AUDIT_TICK])
+_BATCHABLE = (_TRADING_TAG, _REGISTER_TAG, _AUDIT_TICK_TAG)
 SNAPSHOT_FORMAT = "hive-node-state"
 SNAPSHOT_VERSION = 1
 MAX_REGISTER_KEYS = 1024
@@ -40,6 +48,11 @@ class EnvelopeError(ValueError):
 def _pack(value: Any) -> bytes:
     packed: bytes = msgpack.packb(value)
     return packed
+
+
+def audit_tick_entry(ts_us: int) -> bytes:
+    """An entry that checkpoints the audit trail's unsigned records if the interval has passed."""
+    return _AUDIT_TICK_TAG + _pack(ts_us)
 
 
 def trading_entry(command_bytes: bytes) -> bytes:
@@ -90,6 +103,8 @@ class NodeStateMachine:
             return self.trading.apply(index, data[1:])
         if tag == _REGISTER_TAG:
             return self._apply_register(data[1:])
+        if tag == _AUDIT_TICK_TAG:
+            return self._apply_audit_tick(data[1:])
         return encode_register_result(ok=False, value="invalid entry envelope")
 
     def apply_batch(self, index: int, data: bytes) -> list[bytes]:
@@ -101,10 +116,20 @@ class NodeStateMachine:
         except Exception:
             return []
         if not isinstance(envelopes, list) or not all(
-            isinstance(item, bytes) and item[:1] in (_TRADING_TAG, _REGISTER_TAG) for item in envelopes
+            isinstance(item, bytes) and item[:1] in _BATCHABLE for item in envelopes
         ):
             return []
         return [self.apply(index, item) for item in envelopes]
+
+    def _apply_audit_tick(self, payload: bytes) -> bytes:
+        try:
+            ts_us = msgpack.unpackb(payload)
+        except Exception:
+            ts_us = None
+        if type(ts_us) is not int or ts_us < 0:
+            return encode_register_result(ok=False, value="invalid audit tick")
+        checkpoint = self.trading.audit_tick(ts_us)
+        return encode_register_result(ok=True, value=None if checkpoint is None else checkpoint.tree_size)
 
     def _apply_register(self, payload: bytes) -> bytes:
         try:

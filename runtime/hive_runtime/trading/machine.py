@@ -139,6 +139,14 @@ class TradingStateMachine:
         self.audit.append(record, ts)
         return outcome, outcome_bytes
 
+    def audit_tick(self, ts_us: int) -> Checkpoint | None:
+        """Apply an audit tick: command time moves to ``ts_us`` (clamped like a command's) and the
+        records since the last checkpoint are checkpointed if the schedule's interval has passed.
+        No record is written: the tick is not a trading command."""
+        ts = max(ts_us, self.last_ts_us)
+        self.last_ts_us = ts
+        return self.audit.idle_checkpoint(ts)
+
     # ---- audit and idempotency -------------------------------------------------------------------
     def take_audit(self) -> list[AuditRecord | Checkpoint]:
         """Records and checkpoints produced since the last call, for the node's AuditWriter."""

@@ -1,0 +1,80 @@
+"""Checkpointing a quiet audit trail, so that no record stays unsigned for long.
+
+The audit chain checkpoints after every N records or when the checkpoint interval of *command
+time* has passed, and command time only moves when commands arrive. Without help, the records
+after the last checkpoint of a quiet market stay covered by the hash chain alone, and cutting
+them off a trail file would go unnoticed. So the leader watches its replica's chain and, when
+some records are not covered by a checkpoint and the interval has passed on its clock, proposes
+an ``AUDIT_TICK`` entry carrying that time (:func:`~hive_runtime.node.state.audit_tick_entry`).
+Every replica applies it and emits the same checkpoint, which each signs in its own trail.
+
+:func:`audit_seal_due` is the decision (pure); :class:`AuditSealer` is the glue the node runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from hive_runtime.audit.chain import AuditChain
+from hive_runtime.node.driver import NotLeader, RaftDriver
+from hive_runtime.node.state import audit_tick_entry
+
+log = logging.getLogger(__name__)
+
+
+def audit_seal_due(chain: AuditChain, *, now_us: int) -> bool:
+    """Whether an audit tick at ``now_us`` would checkpoint something: records exist that no
+    checkpoint covers and the checkpoint interval has passed since the last checkpoint."""
+    return chain.size > chain.last_checkpoint_size and now_us - chain.last_checkpoint_us >= chain.interval_us
+
+
+class AuditSealer:
+    """Proposes an audit tick on the leader when :func:`audit_seal_due`; at most one in flight."""
+
+    def __init__(
+        self,
+        *,
+        driver: RaftDriver,
+        chain: Callable[[], AuditChain],
+        timestamp_us: Callable[[], int],
+        sleep: Callable[[float], Awaitable[None]],
+    ) -> None:
+        self._driver = driver
+        self._chain = chain  # read each time: a snapshot restore replaces the chain object
+        self._timestamp_us = timestamp_us
+        self._sleep = sleep
+        self._in_flight = False
+        self.ticks_proposed = 0
+
+    @property
+    def in_flight(self) -> bool:
+        """A tick was proposed and has not been applied (or refused) yet."""
+        return self._in_flight
+
+    def propose_if_due(self) -> bool:
+        """Propose one audit tick if this node leads and one is due; True if it did."""
+        if self._in_flight or not self._driver.is_leader:
+            return False
+        chain = self._chain()
+        now = self._timestamp_us()
+        if not audit_seal_due(chain, now_us=now):
+            return False
+        try:
+            self._driver.propose_with(audit_tick_entry(now), self._settled)
+        except NotLeader:
+            return False
+        self._in_flight = True
+        self.ticks_proposed += 1
+        return True
+
+    def _settled(self, outcome: bytes | None, error: BaseException | None) -> None:
+        self._in_flight = False
+        if error is not None:
+            log.info("audit tick not applied (%s); the next check proposes another", error)
+
+    async def run(self) -> None:
+        """Check every half interval, forever."""
+        while True:
+            await self._sleep(self._chain().interval_us / 2e6)
+            self.propose_if_due()
