@@ -19,7 +19,7 @@ from hive_runtime import raft
 from hive_runtime.audit.chain import Checkpoint
 from hive_runtime.audit.signing import load_public_key
 from hive_runtime.audit.verify import verify_trail
-from hive_runtime.node.audit_seal import AuditSealer, audit_seal_due
+from hive_runtime.node.audit_seal import AuditSealer
 from hive_runtime.node.driver import RaftDriver
 from hive_runtime.node.durable import DurableRaftStorage
 from hive_runtime.node.state import (
@@ -60,14 +60,14 @@ def test_a_tick_checkpoints_unsigned_records_only_after_the_interval() -> None:
         machine.apply(index, entry)
     chain = machine.trading.audit
     assert chain.size == 8 and _checkpoints(machine) == []
-    assert not audit_seal_due(chain, now_us=1_900)  # 900 us after the first record's time
+    assert not chain.idle_checkpoint_due(1_900)  # 900 us after the first record's time
     assert decode_register_result(machine.apply(9, audit_tick_entry(1_900))) == (True, None)
     assert _checkpoints(machine) == []
-    assert audit_seal_due(chain, now_us=2_000)
+    assert chain.idle_checkpoint_due(2_000)
     assert decode_register_result(machine.apply(10, audit_tick_entry(2_000))) == (True, 8)
     (checkpoint,) = _checkpoints(machine)
     assert (checkpoint.tree_size, checkpoint.ts_us) == (8, 2_000)
-    assert not audit_seal_due(chain, now_us=10_000)  # nothing unsigned left
+    assert not chain.idle_checkpoint_due(10_000)  # nothing unsigned left
     machine.apply(11, audit_tick_entry(10_000))
     assert _checkpoints(machine) == []
 

@@ -90,15 +90,18 @@ class AuditChain:
             self.checkpoint(ts_us)
         return head
 
-    def idle_checkpoint(self, ts_us: int) -> Checkpoint | None:
-        """The checkpoint an audit tick at ``ts_us`` emits: one covering every record since the last
-        checkpoint, if there are such records and ``interval_us`` has passed since it; else None."""
-        if (
+    def idle_checkpoint_due(self, ts_us: int) -> bool:
+        """Whether an audit tick at ``ts_us`` checkpoints anything: some records are not covered by
+        a checkpoint yet and ``interval_us`` has passed since the last one."""
+        return (
             self.frontier.size > self.last_checkpoint_size
             and ts_us - self.last_checkpoint_us >= self.interval_us
-        ):
-            return self.checkpoint(ts_us)
-        return None
+        )
+
+    def idle_checkpoint(self, ts_us: int) -> Checkpoint | None:
+        """The checkpoint an audit tick at ``ts_us`` emits (covering every record since the last
+        checkpoint) when :meth:`idle_checkpoint_due`, else None."""
+        return self.checkpoint(ts_us) if self.idle_checkpoint_due(ts_us) else None
 
     def checkpoint(self, ts_us: int) -> Checkpoint:
         cp = Checkpoint(self.frontier.size, self.frontier.root(), self.head, ts_us)

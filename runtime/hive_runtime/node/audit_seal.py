@@ -8,7 +8,8 @@ some records are not covered by a checkpoint and the interval has passed on its 
 an ``AUDIT_TICK`` entry carrying that time (:func:`~hive_runtime.node.state.audit_tick_entry`).
 Every replica applies it and emits the same checkpoint, which each signs in its own trail.
 
-:func:`audit_seal_due` is the decision (pure); :class:`AuditSealer` is the glue the node runs.
+The decision is :meth:`~hive_runtime.audit.chain.AuditChain.idle_checkpoint_due`, the same rule
+the replicas apply; :class:`AuditSealer` is the glue the node runs.
 """
 
 from __future__ import annotations
@@ -23,14 +24,8 @@ from hive_runtime.node.state import audit_tick_entry
 log = logging.getLogger(__name__)
 
 
-def audit_seal_due(chain: AuditChain, *, now_us: int) -> bool:
-    """Whether an audit tick at ``now_us`` would checkpoint something: records exist that no
-    checkpoint covers and the checkpoint interval has passed since the last checkpoint."""
-    return chain.size > chain.last_checkpoint_size and now_us - chain.last_checkpoint_us >= chain.interval_us
-
-
 class AuditSealer:
-    """Proposes an audit tick on the leader when :func:`audit_seal_due`; at most one in flight."""
+    """Proposes an audit tick on the leader when one would checkpoint something; one in flight at most."""
 
     def __init__(
         self,
@@ -56,9 +51,8 @@ class AuditSealer:
         """Propose one audit tick if this node leads and one is due; True if it did."""
         if self._in_flight or not self._driver.is_leader:
             return False
-        chain = self._chain()
         now = self._timestamp_us()
-        if not audit_seal_due(chain, now_us=now):
+        if not self._chain().idle_checkpoint_due(now):
             return False
         try:
             self._driver.propose_with(audit_tick_entry(now), self._settled)
