@@ -3,50 +3,29 @@
 This is where ``uid``, ``creationTimestamp``, ``generation`` (spec changes only), resourceVersion
 preconditions (409), the status and scale subresources, finalizers with ``deletionTimestamp``,
 propagation policies, ``dryRun`` and CRD schema admission are enforced. The HTTP layer only parses
-requests into these calls; controllers inside the test bed call them directly.
+requests into these calls; controllers inside the test bed call them directly. The metadata rules
+are in :mod:`hive_testbed.api.metadata` and the delete rules in :mod:`hive_testbed.api.deletion`;
+this module ties them to the store, admission, managed fields and the write hooks.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime
-import random
-import uuid
 from collections.abc import Callable
 from typing import Any
 
-from hive_testbed.api import admission, apply, defaults, errors, patching
+from hive_testbed.api import admission, apply, defaults, deletion, errors, metadata, patching
+from hive_testbed.api.metadata import timestamp, utc_now
 from hive_testbed.api.resources import ResourceRegistry, ResourceType
 from hive_testbed.api.selectors import parse_field_selector, parse_label_selector
 from hive_testbed.api.store import Store
 
+__all__ = ["AdmissionHook", "ApiCore", "Clock", "WriteHook", "timestamp", "utc_now"]
+
 Clock = Callable[[], datetime.datetime]
 WriteHook = Callable[[ResourceType, str, dict[str, Any]], None]
 AdmissionHook = Callable[[ResourceType, dict[str, Any]], None]
-
-_MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
-_NO_NEW_FINALIZERS = "Forbidden: no new finalizers can be added if the object is being deleted"
-
-
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(tz=datetime.UTC)
-
-
-def timestamp(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
-
-
-def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
-    clean = copy.deepcopy(obj)
-    meta = clean.get("metadata", {})
-    meta.pop("resourceVersion", None)
-    for entry in meta.get("managedFields") or []:
-        entry.pop("time", None)
-    return clean
 
 
 class ApiCore:
@@ -111,45 +90,13 @@ class ApiCore:
         obj = copy.deepcopy(body)
         meta = obj.setdefault("metadata", {}) or {}
         obj["metadata"] = meta
-        obj_namespace = meta.get("namespace")
+        namespace = metadata.resolve_namespace(rtype, namespace, meta)
         if rtype.namespaced:
-            if namespace and obj_namespace and obj_namespace != namespace:
-                raise errors.bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request"
-                )
-            namespace = namespace or obj_namespace or "default"
-            meta["namespace"] = namespace
-            self._require_namespace(namespace)
-        else:
-            meta.pop("namespace", None)
-            namespace = ""
-        if not meta.get("name") and meta.get("generateName"):
-            suffix = "".join(random.choices("bcdfghjklmnpqrstvwxz2456789", k=5))
-            meta["name"] = f"{meta['generateName']}{suffix}"
-        name = meta.get("name")
-        if not name:
-            raise errors.invalid(
-                rtype.kind,
-                "",
-                group=rtype.group,
-                causes=[
-                    {
-                        "reason": "FieldValueRequired",
-                        "field": "metadata.name",
-                        "message": "Required value: name or generateName is required",
-                    }
-                ],
-            )
-        admission.validate_name(rtype, name)
+            metadata.require_namespace(self.store, namespace)
+        name = metadata.assign_name(rtype, meta)
         if self.store.get(rtype.group_key, namespace, name) is not None:
             raise errors.already_exists(rtype.plural, name, group=rtype.group)
-        obj["apiVersion"] = rtype.api_version
-        obj["kind"] = rtype.kind
-        for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
-            meta.pop(field, None)
-        meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = timestamp(self.clock())
-        meta["generation"] = 1
+        metadata.init_metadata(rtype, obj, now=timestamp(self.clock()))
         defaults.apply_create_defaults(rtype, obj)
         defaults.normalize_on_write(rtype, obj)
         obj = self._admit(rtype, obj, old=None, strict=strict)
@@ -188,14 +135,7 @@ class ApiCore:
         body_meta = body.get("metadata") or {}
         if body_meta.get("name") not in (None, name):
             raise errors.bad_request("the name of the object does not match the name on the URL")
-        wanted_rv = body_meta.get("resourceVersion")
-        if wanted_rv not in (None, "") and str(wanted_rv) != current["metadata"]["resourceVersion"]:
-            raise errors.conflict(
-                rtype.plural,
-                name,
-                group=rtype.group,
-                why=_MODIFIED,
-            )
+        metadata.check_resource_version(rtype, name, body_meta.get("resourceVersion"), current)
         return self._update(
             rtype,
             current,
@@ -278,14 +218,9 @@ class ApiCore:
             raise errors.unsupported_media_type(kind)
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
-        patched_rv = (patched.get("metadata") or {}).get("resourceVersion")
-        if patched_rv not in (None, "") and str(patched_rv) != current_raw["metadata"]["resourceVersion"]:
-            raise errors.conflict(
-                rtype.plural,
-                name,
-                group=rtype.group,
-                why=_MODIFIED,
-            )
+        metadata.check_resource_version(
+            rtype, name, (patched.get("metadata") or {}).get("resourceVersion"), current_raw
+        )
         return self._update(
             rtype,
             current_raw,
@@ -310,38 +245,14 @@ class ApiCore:
         options = options or {}
         current = self._stored(rtype, namespace, name)
         meta = current["metadata"]
-        preconditions = options.get("preconditions") or {}
-        if preconditions.get("uid") and preconditions["uid"] != meta.get("uid"):
-            raise errors.conflict(
-                rtype.plural,
-                name,
-                group=rtype.group,
-                why=f"Precondition failed: UID in precondition: {preconditions['uid']}, "
-                f"UID in object meta: {meta.get('uid')}",
-            )
-        if (
-            preconditions.get("resourceVersion")
-            and preconditions["resourceVersion"] != meta["resourceVersion"]
-        ):
-            raise errors.conflict(
-                rtype.plural, name, group=rtype.group, why="Precondition failed: the object has been modified"
-            )
-        policy = options.get("propagationPolicy")
-        if options.get("orphanDependents") is True:
-            policy = "Orphan"
-        finalizers = list(meta.get("finalizers") or [])
+        deletion.check_preconditions(rtype, name, meta, options)
         if meta.get("deletionTimestamp"):
             if options.get("gracePeriodSeconds") == 0 and not meta.get("finalizers") and not dry_run:
                 self.finish_deletion(rtype, meta.get("namespace", ""), name)  # the kubelet's final delete
             return self.present(rtype, current)
-        if policy == "Foreground" and "foregroundDeletion" not in finalizers:
-            finalizers.append("foregroundDeletion")
-        if policy == "Orphan" and "orphan" not in finalizers:
-            finalizers.append("orphan")
+        finalizers = deletion.deletion_finalizers(meta, options)
         grace = admission.grace_period(self.store, rtype, current, options)
-        namespace_content = rtype.group_key == ("", "namespaces") and bool(
-            (current.get("spec") or {}).get("finalizers")
-        )
+        namespace_content = deletion.has_namespace_content(rtype, current)
         if not finalizers and grace == 0 and not namespace_content:
             if dry_run:
                 return self.present(rtype, current)
@@ -349,12 +260,13 @@ class ApiCore:
             assert removed is not None
             self._notify(rtype, "DELETED", removed)
             return self.present(rtype, removed)
-        marked = copy.deepcopy(current)
-        marked["metadata"]["finalizers"] = finalizers
-        marked["metadata"]["deletionTimestamp"] = timestamp(self.clock() + datetime.timedelta(seconds=grace))
-        marked["metadata"]["deletionGracePeriodSeconds"] = grace
-        if namespace_content:
-            marked.setdefault("status", {})["phase"] = "Terminating"
+        marked = deletion.marked_for_deletion(
+            current,
+            finalizers,
+            deletion_timestamp=timestamp(self.clock() + datetime.timedelta(seconds=grace)),
+            grace=grace,
+            terminating_namespace=namespace_content,
+        )
         if dry_run:
             return self.present(rtype, marked)
         stored = self.store.write(rtype.group_key, marked, event_type="MODIFIED")
@@ -388,59 +300,11 @@ class ApiCore:
         strict: bool = False,
     ) -> dict[str, Any]:
         old_meta = current["metadata"]
-        if subresource == "status":
-            if not rtype.has_status:
-                raise errors.endpoint_not_found()
-            new = copy.deepcopy(current)
-            if "status" in wanted:
-                new["status"] = wanted["status"]
-            else:
-                new.pop("status", None)
-        elif subresource is None:
-            new = wanted
-            if rtype.has_status:
-                if "status" in current:
-                    new["status"] = copy.deepcopy(current["status"])
-                else:
-                    new.pop("status", None)
-        else:
-            raise errors.endpoint_not_found()
-        meta = new.setdefault("metadata", {}) or {}
-        new["metadata"] = meta
-        for field in (
-            "uid",
-            "creationTimestamp",
-            "namespace",
-            "name",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-        ):
-            if field in old_meta:
-                meta[field] = old_meta[field]
-            else:
-                meta.pop(field, None)
-        meta["resourceVersion"] = old_meta["resourceVersion"]
-        new["apiVersion"] = rtype.api_version
-        new["kind"] = rtype.kind
-        if old_meta.get("deletionTimestamp"):
-            added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
-            if added:
-                raise errors.invalid(
-                    rtype.kind,
-                    old_meta["name"],
-                    group=rtype.group,
-                    causes=[
-                        {
-                            "reason": "FieldValueForbidden",
-                            "field": "metadata.finalizers",
-                            "message": _NO_NEW_FINALIZERS,
-                        }
-                    ],
-                )
+        new = metadata.merge_update(rtype, current, wanted, subresource=subresource)
+        meta = new["metadata"]
         defaults.normalize_on_write(rtype, new)
         new = self._admit(rtype, new, old=current, strict=strict)
-        if _spec_part(new) != _spec_part(current):
+        if metadata.spec_part(new) != metadata.spec_part(current):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
         if track_fields:
             apply.record_update(
@@ -458,7 +322,7 @@ class ApiCore:
             assert removed is not None
             self._notify(rtype, "DELETED", removed)
             return self.present(rtype, removed)
-        if _comparable(new) == _comparable(current):
+        if metadata.comparable(new) == metadata.comparable(current):
             return self.present(rtype, current)  # a no-op write changes nothing, not even the version
         if dry_run:
             return self.present(rtype, new)
@@ -472,17 +336,6 @@ class ApiCore:
         for hook in self.admission_hooks:
             hook(rtype, obj)
         return admission.admit_custom(rtype, obj, old=old, strict=strict)
-
-    def _require_namespace(self, namespace: str) -> None:
-        ns = self.store.get(("", "namespaces"), "", namespace)
-        if ns is None:
-            raise errors.not_found("namespaces", namespace)
-        if ns["metadata"].get("deletionTimestamp"):
-            raise errors.ApiError(
-                403,
-                "Forbidden",
-                f"unable to create new content in namespace {namespace} because it is being terminated",
-            )
 
     def _notify(self, rtype: ResourceType, event_type: str, obj: dict[str, Any]) -> None:
         for hook in list(self.write_hooks):

@@ -4,13 +4,17 @@ kmock provides the aiohttp server, the request log and its DSL, so tests can sti
 with ``server[kmock.resource(...)] << 500`` ahead of the emulated behaviour. This subclass replaces
 kmock's naive in-memory objects with :class:`~hive_testbed.api.core.ApiCore` and serves discovery,
 CRUD, subresources and watches with the content types kubectl expects.
+
+This module keeps the set-up (store, registry, core, controllers, node agent, the built-in
+namespaces), the background tasks, the request log and the entry point that gives tests' reactions
+the first word; requests are parsed and responses rendered in :mod:`hive_testbed.api.wire`, and
+the endpoints themselves are in :mod:`hive_testbed.api.routes`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,51 +22,21 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
-import yaml
 from kmock._internal import rendering  # the Request/Response types kmock's reactions work with
 
-from hive_testbed.api import discovery, errors, openapi, protobuf, scale
+from hive_testbed.api import errors, wire
 from hive_testbed.api.core import ApiCore
 from hive_testbed.api.crds import CrdController
 from hive_testbed.api.gc import GarbageCollector
 from hive_testbed.api.resources import ResourceRegistry, ResourceType
+from hive_testbed.api.routes import Routes
 from hive_testbed.api.store import Store
-from hive_testbed.api.tables import as_table, wants_table
-from hive_testbed.api.watch import serve_watch
 from hive_testbed.controllers.disruption import DisruptionController
 from hive_testbed.controllers.statefulset import StatefulSetController
 from hive_testbed.node.agent import NodeAgent
 
 log = logging.getLogger(__name__)
 _KEEP_REQUESTS = 5_000
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"))
-
-
-class _Created:
-    """A result to send with 201 Created."""
-
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.body = body
-
-
-def _parse_body(raw: bytes, content_type: str) -> Any:
-    if not raw:
-        return None
-    if "protobuf" in content_type:
-        return protobuf.decode(raw)  # Secret, ConfigMap, Namespace; anything else is a clear 4xx
-    try:
-        return json.loads(raw)
-    except ValueError:
-        pass
-    if "yaml" in content_type:
-        try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise errors.bad_request(f"invalid YAML body: {exc}") from exc
-    raise errors.bad_request("the request body is not valid JSON")
 
 
 @attrs.define(kw_only=True)
@@ -83,6 +57,7 @@ class ApiServer(kmock.KubernetesScaffold):
     _next_id: int = attrs.field(init=False, default=0)
     statefulsets: StatefulSetController = attrs.field(init=False)
     disruption: DisruptionController = attrs.field(init=False)
+    _routes: Routes = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         # Deliberately not calling kmock's registrations: its discovery cannot describe CRDs (verbs,
@@ -99,6 +74,12 @@ class ApiServer(kmock.KubernetesScaffold):
                 self.core, root=self.node_root, images=self.images, restart_backoff=self.restart_backoff
             )
         CrdController(self.core)
+        self._routes = Routes(
+            core=self.core,
+            disruption=self.disruption,
+            node=self.node,
+            bookmark_interval=self.bookmark_interval,
+        )
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.core.create(
                 self._type("", "v1", "namespaces"),
@@ -164,7 +145,7 @@ class ApiServer(kmock.KubernetesScaffold):
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         body = await raw_request.read()
         try:
-            request = self._make_request(raw_request, body, request_id=self._next_id)
+            request = wire.make_request(raw_request, body, request_id=self._next_id)
             self._next_id += 1
             self._requests.append(request)
             if len(self._requests) > 2 * _KEEP_REQUESTS:
@@ -186,328 +167,9 @@ class ApiServer(kmock.KubernetesScaffold):
                 errors.ApiError(500, "InternalError", repr(exc)).as_status(), status=500
             )
 
-    def _make_request(
-        self, raw: aiohttp.web.BaseRequest, body: bytes, *, request_id: int
-    ) -> rendering.Request:
-        parsed = discovery.parse_path(raw.path)
-        content_type = raw.headers.get("Content-Type", "")
-        data = _parse_body(body, content_type)
-        resource = None
-        action = None
-        if parsed is not None:
-            resource = kmock.resource(parsed.group, parsed.version, parsed.plural or "")
-            if raw.method == "GET":
-                watching = raw.query.get("watch") in ("true", "1")
-                action = (
-                    kmock.action.WATCH
-                    if watching
-                    else (kmock.action.FETCH if parsed.name else kmock.action.LIST)
-                )
-            elif raw.method == "POST":
-                action = kmock.action.CREATE
-            elif raw.method in ("PATCH", "PUT"):
-                action = kmock.action.UPDATE
-            elif raw.method == "DELETE":
-                action = kmock.action.DELETE
-        return rendering.Request(
-            id=request_id,
-            raw_request=raw,
-            url=raw.url,
-            method=raw.method,
-            params=dict(raw.query),
-            headers=dict(raw.headers),
-            cookies=dict(raw.cookies),
-            body=body,
-            text=body.decode(errors="replace"),
-            data=data,
-            action=action,
-            resource=resource,
-            namespace=parsed.namespace if parsed else None,
-            name=parsed.name if parsed else None,
-            subresource=parsed.subresource if parsed else None,
-        )
-
-    # ------------------------------------------------------------------ dispatch
     async def _serve(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         try:
-            result = await self._route(request)
+            result = await self._routes.route(request)
         except errors.ApiError as exc:
-            return aiohttp.web.json_response(exc.as_status(), status=exc.code, dumps=_dumps)
-        if isinstance(result, aiohttp.web.StreamResponse):
-            return result
-        if isinstance(result, _Created):
-            return aiohttp.web.json_response(result.body, status=201, dumps=_dumps)
-        if isinstance(result, bytes):
-            return aiohttp.web.Response(body=result, content_type="text/plain")
-        return aiohttp.web.json_response(result, dumps=_dumps)
-
-    async def _route(self, request: rendering.Request) -> Any:
-        raw = request._raw_request
-        assert raw is not None
-        path = raw.path.rstrip("/") or "/"
-        parsed = discovery.parse_path(path)
-        if parsed is None:
-            return self._serve_non_resource(path, raw)
-        if parsed.plural is None:
-            document = discovery.api_resource_list(self.registry, parsed.group, parsed.version)
-            if document is None:
-                raise errors.endpoint_not_found()
-            return document
-        rtype = self.registry.get(parsed.group, parsed.version, parsed.plural)
-        if rtype is None:
-            raise errors.endpoint_not_found()
-        if parsed.namespace is not None and not rtype.namespaced:
-            raise errors.endpoint_not_found()
-        if parsed.name is None:
-            return await self._serve_collection(request, rtype, parsed.namespace)
-        return await self._serve_object(
-            request, rtype, parsed.namespace or "", parsed.name, parsed.subresource
-        )
-
-    def _serve_non_resource(self, path: str, raw: aiohttp.web.BaseRequest) -> Any:
-        if path == "/":
-            return discovery.root_paths(self.registry)
-        if path == "/version":
-            return discovery.SERVER_VERSION
-        if path in ("/healthz", "/readyz", "/livez"):
-            return b"ok"
-        if path == "/api":
-            return discovery.api_versions(f"{raw.host}")
-        if path == "/apis":
-            return discovery.api_group_list(self.registry)
-        parts = [p for p in path.split("/") if p]
-        if path == "/openapi/v3":
-            return openapi.openapi_root(self.registry, len(list(self.registry)))
-        if parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
-            group, version = (
-                ("", parts[3]) if parts[2] == "api" else (parts[3], parts[4] if len(parts) == 5 else "")
-            )
-            document = openapi.openapi_group_version(self.registry, group, version)
-            if document is not None:
-                return document
-        if len(parts) == 2 and parts[0] == "apis":
-            document = discovery.api_group(self.registry, parts[1])
-            if document is not None:
-                return document
-        raise errors.endpoint_not_found()
-
-    @staticmethod
-    def _manager(request: rendering.Request) -> str:
-        manager = request.params.get("fieldManager")
-        if manager:
-            return manager
-        agent = request.headers.get("User-Agent", "unknown")
-        return agent.split("/")[0] or "unknown"
-
-    @staticmethod
-    def _strict(request: rendering.Request) -> bool:
-        return request.params.get("fieldValidation") == "Strict"
-
-    @staticmethod
-    def _dry_run(request: rendering.Request) -> bool:
-        raw = request._raw_request
-        assert raw is not None
-        values = raw.query.getall("dryRun", [])
-        if any(v != "All" for v in values):
-            raise errors.bad_request(f"Invalid dryRun value: {values}")
-        return bool(values)
-
-    async def _serve_collection(
-        self, request: rendering.Request, rtype: ResourceType, namespace: str | None
-    ) -> Any:
-        params = request.params
-        match request.method:
-            case "GET" if params.get("watch") in ("true", "1"):
-                return await serve_watch(
-                    self.core, request, rtype, namespace, None, bookmark_interval=self.bookmark_interval
-                )
-            case "GET":
-                items, rv = self.core.list(
-                    rtype,
-                    namespace,
-                    label_selector=params.get("labelSelector"),
-                    field_selector=params.get("fieldSelector"),
-                )
-                listing = {
-                    "kind": f"{rtype.kind}List",
-                    "apiVersion": rtype.api_version,
-                    "metadata": {"resourceVersion": str(rv)},
-                    "items": items,
-                }
-                if wants_table(request.headers.get("Accept", "")):
-                    return as_table(rtype, items, str(rv))
-                return listing
-            case "POST":
-                created = self.core.create(
-                    rtype,
-                    namespace,
-                    request.data,
-                    dry_run=self._dry_run(request),
-                    manager=self._manager(request),
-                    strict=self._strict(request),
-                )
-                return _Created(created)
-            case "DELETE":
-                items, rv = self.core.list(
-                    rtype,
-                    namespace,
-                    label_selector=params.get("labelSelector"),
-                    field_selector=params.get("fieldSelector"),
-                )
-                options = self._delete_options(request)
-                deleted = [
-                    self.core.delete(
-                        rtype,
-                        i["metadata"].get("namespace", ""),
-                        i["metadata"]["name"],
-                        options,
-                        dry_run=self._dry_run(request),
-                    )
-                    for i in items
-                ]
-                return {
-                    "kind": f"{rtype.kind}List",
-                    "apiVersion": rtype.api_version,
-                    "metadata": {"resourceVersion": str(self.store.resource_version)},
-                    "items": deleted,
-                }
-            case _:
-                raise errors.method_not_allowed()
-
-    def _delete_options(self, request: rendering.Request) -> dict[str, Any]:
-        options: dict[str, Any] = dict(request.data) if isinstance(request.data, dict) else {}
-        for key in ("propagationPolicy", "gracePeriodSeconds", "orphanDependents"):
-            if key in request.params and key not in options:
-                value: Any = request.params[key]
-                if key == "gracePeriodSeconds":
-                    value = int(value)
-                elif key == "orphanDependents":
-                    value = value == "true"
-                options[key] = value
-        return options
-
-    async def _serve_object(
-        self,
-        request: rendering.Request,
-        rtype: ResourceType,
-        namespace: str,
-        name: str,
-        subresource: str | None,
-    ) -> Any:
-        if subresource == "scale" and rtype.scale is not None:
-            return self._serve_scale(request, rtype, namespace, name)
-        if subresource == "eviction" and rtype.group_key == ("", "pods") and request.method == "POST":
-            return _Created(self.disruption.evict(rtype, namespace, name, request.data))
-        if subresource == "log" and rtype.group_key == ("", "pods") and request.method == "GET":
-            return self._serve_log(request, namespace, name)
-        if subresource not in (None, "status", "finalize") or (
-            subresource == "status" and not rtype.has_status
-        ):
-            raise errors.endpoint_not_found()
-        if subresource == "finalize" and not (
-            rtype.group_key == ("", "namespaces") and request.method == "PUT"
-        ):
-            raise errors.endpoint_not_found()
-        manager = self._manager(request)
-        match request.method:
-            case "GET" if request.params.get("watch") in ("true", "1"):
-                return await serve_watch(
-                    self.core,
-                    request,
-                    rtype,
-                    namespace or None,
-                    name,
-                    bookmark_interval=self.bookmark_interval,
-                )
-            case "GET":
-                obj = self.core.get(rtype, namespace, name)
-                if wants_table(request.headers.get("Accept", "")):
-                    return as_table(rtype, [obj], obj["metadata"]["resourceVersion"])
-                return obj
-            case "PUT" if subresource == "finalize":
-                current = self.core.get(rtype, namespace, name)
-                current.setdefault("spec", {})["finalizers"] = (
-                    (request.data or {}).get("spec", {}).get("finalizers", [])
-                )
-                return self.core.replace(rtype, namespace, name, current, manager=manager)
-            case "PUT":
-                return self.core.replace(
-                    rtype,
-                    namespace,
-                    name,
-                    request.data,
-                    subresource=subresource,
-                    dry_run=self._dry_run(request),
-                    manager=manager,
-                    strict=self._strict(request),
-                )
-            case "PATCH":
-                result, created = self.core.patch(
-                    rtype,
-                    namespace,
-                    name,
-                    request.data,
-                    content_type=request.headers.get("Content-Type", ""),
-                    subresource=subresource,
-                    dry_run=self._dry_run(request),
-                    manager=manager,
-                    force=request.params.get("force") == "true",
-                    strict=self._strict(request),
-                )
-                return _Created(result) if created else result
-            case "DELETE" if subresource is None:
-                return self.core.delete(
-                    rtype, namespace, name, self._delete_options(request), dry_run=self._dry_run(request)
-                )
-            case _:
-                raise errors.method_not_allowed()
-
-    def _serve_log(self, request: rendering.Request, namespace: str, name: str) -> bytes:
-        pod = self.core.get(self._type("", "v1", "pods"), namespace, name)
-        runtime = self.node.pods.get(pod["metadata"]["uid"]) if self.node is not None else None
-        if runtime is None:
-            raise errors.bad_request(f'pod "{name}" is not running on a node of this test bed')
-        containers = [c["name"] for c in pod["spec"].get("containers") or []]
-        container = request.params.get("container") or (containers[0] if containers else "")
-        path = runtime.log_path(container)
-        return path.read_bytes() if path.exists() else b""
-
-    def _serve_scale(self, request: rendering.Request, rtype: ResourceType, namespace: str, name: str) -> Any:
-        current = self.core.get(rtype, namespace, name)
-        current_scale = scale.scale_of(rtype, current)
-        match request.method:
-            case "GET":
-                return current_scale
-            case "PUT":
-                wanted = request.data if isinstance(request.data, dict) else {}
-            case "PATCH":
-                content_type = request.headers.get("Content-Type", "").split(";")[0]
-                from hive_testbed.api import patching
-
-                if content_type == "application/json-patch+json":
-                    wanted = patching.json_patch(current_scale, request.data)
-                else:
-                    wanted = patching.merge_patch(current_scale, request.data)
-            case _:
-                raise errors.method_not_allowed()
-        wanted_rv = (wanted.get("metadata") or {}).get("resourceVersion")
-        if wanted_rv and str(wanted_rv) != current["metadata"]["resourceVersion"]:
-            raise errors.conflict(
-                rtype.plural,
-                name,
-                group=rtype.group,
-                why="the object has been modified; please apply your changes to the latest "
-                "version and try again",
-            )
-        replicas = (wanted.get("spec") or {}).get("replicas", 0)
-        updated = self.core.replace(
-            rtype,
-            namespace,
-            name,
-            scale.with_replicas(rtype, current, replicas),
-            dry_run=self._dry_run(request),
-            manager=self._manager(request),
-        )
-        return scale.scale_of(rtype, updated)
-
-    # ------------------------------------------------------------------ watch
+            return wire.error_response(exc)
+        return wire.render(result)
