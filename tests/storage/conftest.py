@@ -8,8 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from hive_runtime.storage import LogEntry, OsFileOps
+
+
+def metric_value(registry: CollectorRegistry, name: str) -> float:
+    """The value of sample ``name`` in ``registry``; fails the test if it does not exist."""
+    value = registry.get_sample_value(name)
+    assert value is not None, f"no sample {name}"
+    return value
 
 
 def make_entries(first: int, count: int, *, term: int = 1, size: int = 16) -> list[LogEntry]:

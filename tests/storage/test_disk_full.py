@@ -18,13 +18,9 @@ from hive_runtime.storage import (
     WriteAheadLog,
 )
 
+from .conftest import metric_value
+
 Factory = Callable[..., list[LogEntry]]
-
-
-def _metric(registry: CollectorRegistry, name: str) -> float:
-    value = registry.get_sample_value(name)
-    assert value is not None
-    return value
 
 
 def test_enospc_rolls_back_and_counts(tmp_path: Path, make_entries: Factory, full_disk_ops: type) -> None:
@@ -41,12 +37,12 @@ def test_enospc_rolls_back_and_counts(tmp_path: Path, make_entries: Factory, ful
     assert wal.last_index() == 10
     with pytest.raises(DiskFullError):
         wal.append(make_entries(11, 1))
-    assert _metric(registry, "hive_storage_disk_full_total") == 2
-    assert _metric(registry, "hive_storage_disk_full_state") == 1
+    assert metric_value(registry, "hive_storage_disk_full_total") == 2
+    assert metric_value(registry, "hive_storage_disk_full_state") == 1
     ops.budget = None  # space was freed: writes resume
     wal.append(make_entries(11, 1))
     wal.sync()
-    assert _metric(registry, "hive_storage_disk_full_state") == 0
+    assert metric_value(registry, "hive_storage_disk_full_state") == 0
     wal.close()
     assert WriteAheadLog(tmp_path).entries(1, 12) == make_entries(1, 11)
 
@@ -136,4 +132,4 @@ def test_enospc_on_hard_state_and_snapshot_keeps_the_old_files(tmp_path: Path, f
     latest = SnapshotStore(tmp_path / "snapshots").latest()
     assert latest is not None and latest.data == b"old state"
     assert not list(tmp_path.rglob("*.tmp"))
-    assert _metric(registry, "hive_storage_disk_full_total") == 2
+    assert metric_value(registry, "hive_storage_disk_full_total") == 2

@@ -30,6 +30,8 @@ from hive_runtime.storage import (
 from hive_runtime.storage.record import SEGMENT_HEADER, encode_record
 from hive_runtime.storage.segment import SECTOR_BYTES, scan_segment
 
+from .conftest import metric_value
+
 Factory = Callable[..., list[LogEntry]]
 Files = Callable[[Path], list[Path]]
 CHUNK = 4096
@@ -138,12 +140,6 @@ def _records_size(entries: list[LogEntry]) -> int:
     return SEGMENT_HEADER.size + sum(len(encode_record(entry)) for entry in entries)
 
 
-def _sample(registry: CollectorRegistry, name: str) -> float:
-    value = registry.get_sample_value(name)
-    assert value is not None
-    return value
-
-
 def test_reopen_returns_the_entries_and_counts_no_torn_bytes(
     tmp_path: Path, make_entries: Factory, segment_files: Files
 ) -> None:
@@ -160,13 +156,13 @@ def test_reopen_returns_the_entries_and_counts_no_torn_bytes(
     assert logical < on_disk < logical + CHUNK + CHUNK // 2  # the next chunk starts at half a chunk left
     assert (on_disk - SEGMENT_HEADER.size) % CHUNK == 0
     extensions = (on_disk - SEGMENT_HEADER.size) // CHUNK
-    assert _sample(registry, "hive_wal_preallocate_seconds_count") == extensions
+    assert metric_value(registry, "hive_wal_preallocate_seconds_count") == extensions
 
     registry = CollectorRegistry()
     reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK, metrics=StorageMetrics(registry))
     assert reopened.entries(1, 301) == entries
     assert reopened.recovery.torn_bytes_truncated == 0
-    assert _sample(registry, "hive_wal_torn_tail_bytes_total") == 0
+    assert metric_value(registry, "hive_wal_torn_tail_bytes_total") == 0
     assert segment.stat().st_size == on_disk  # the zeros were kept, not truncated
     reopened.append(make_entries(301, 5, term=2))  # written at the logical end, over the zeros
     reopened.sync()
@@ -236,7 +232,7 @@ def test_half_written_record_over_preallocated_zeros_is_truncated_and_counted(
     reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK, metrics=StorageMetrics(registry))
     assert reopened.last_index() == 20
     assert reopened.recovery.torn_bytes_truncated == len(record)  # the record, not the zeros after it
-    assert _sample(registry, "hive_wal_torn_tail_bytes_total") == len(record)
+    assert metric_value(registry, "hive_wal_torn_tail_bytes_total") == len(record)
     assert segment.stat().st_size == logical  # truncated with the damage...
     reopened.append(make_entries(21, 1, term=2))
     assert segment.stat().st_size > _logical_size(segment)  # ...and preallocated again by the next append
@@ -349,12 +345,12 @@ def test_enospc_while_preallocating_is_disk_full_and_changes_nothing(
         wal.append(make_entries(11, 100))  # does not fit in the first chunk
     assert segment.read_bytes() == before
     assert wal.last_index() == 10
-    assert _sample(registry, "hive_storage_disk_full_total") == 1
-    assert _sample(registry, "hive_storage_disk_full_state") == 1
+    assert metric_value(registry, "hive_storage_disk_full_total") == 1
+    assert metric_value(registry, "hive_storage_disk_full_state") == 1
     ops.budget = None  # space was freed: the same batch goes in
     wal.append(make_entries(11, 100))
     wal.sync()
-    assert _sample(registry, "hive_storage_disk_full_state") == 0
+    assert metric_value(registry, "hive_storage_disk_full_state") == 0
     wal.close()
     reopened = WriteAheadLog(tmp_path)
     assert reopened.entries(1, 111) == make_entries(1, 110)
@@ -428,7 +424,7 @@ def test_preallocate_zero_grows_the_file_with_every_write(
         assert active.stat().st_size == _logical_size(active)
     rotations = len(segment_files(tmp_path)) - 1
     assert (ops.fdatasyncs, ops.ftruncates) == (rotations, 0)  # one fdatasync per seal, as before
-    assert _sample(registry, "hive_wal_preallocate_seconds_count") == 0
+    assert metric_value(registry, "hive_wal_preallocate_seconds_count") == 0
     wal.close()
     assert WriteAheadLog(tmp_path, segment_bytes=1024, preallocate_bytes=0).last_index() == 100
 
@@ -452,14 +448,14 @@ def test_appends_never_zero_fill_themselves_when_the_background_fill_keeps_up(
             wal.sync()
     wal.sync()
     assert ops.zeros_written_outside_the_fill_thread() == CHUNK  # only the first chunk: nothing was ahead
-    assert _sample(registry, "hive_wal_preallocate_waits_total") == 1
+    assert metric_value(registry, "hive_wal_preallocate_waits_total") == 1
     wal.close()
     (segment,) = segment_files(tmp_path)
     chunks, rest = divmod(segment.stat().st_size - SEGMENT_HEADER.size, CHUNK)
     assert rest == 0
     assert chunks > 16
     assert sum(count for _, count in ops.zero_writes) == chunks * CHUNK  # each chunk filled once
-    assert _sample(registry, "hive_wal_preallocate_seconds_count") == chunks  # wherever the fill ran
+    assert metric_value(registry, "hive_wal_preallocate_seconds_count") == chunks  # wherever the fill ran
     reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK)
     assert reopened.entries(1, 401) == entries
     assert reopened.recovery.torn_bytes_truncated == 0
@@ -496,7 +492,7 @@ def test_append_that_outruns_the_fill_waits_for_it(tmp_path: Path, make_entries:
     ops.gate.set()
     outrunning.finish()
     assert ops.zeros_written_outside_the_fill_thread() == CHUNK  # it waited; it did not fill itself
-    assert _sample(registry, "hive_wal_preallocate_waits_total") == 2  # the first chunk, then this wait
+    assert metric_value(registry, "hive_wal_preallocate_waits_total") == 2  # the first chunk, then this wait
     wal.sync()
     wal.close()
     reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK)
@@ -523,12 +519,12 @@ def test_enospc_in_a_background_fill_is_disk_full_on_the_append_that_needs_the_s
         wal.append(make_entries(16, 15, size=150))  # past the first chunk
     assert segment.read_bytes() == before  # the fill's zeros were cut off again
     assert wal.last_index() == 15
-    assert _sample(registry, "hive_storage_disk_full_total") == 1
-    assert _sample(registry, "hive_storage_disk_full_state") == 1
+    assert metric_value(registry, "hive_storage_disk_full_total") == 1
+    assert metric_value(registry, "hive_storage_disk_full_state") == 1
     disk.budget = None  # space was freed: the same batch goes in
     wal.append(make_entries(16, 15, size=150))
     wal.sync()
-    assert _sample(registry, "hive_storage_disk_full_state") == 0
+    assert metric_value(registry, "hive_storage_disk_full_state") == 0
     wal.close()
     reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK)
     assert reopened.entries(1, 31) == make_entries(1, 30, size=150)

@@ -32,7 +32,7 @@ from hive_runtime.storage import (
 from hive_runtime.storage.record import SEGMENT_HEADER
 from hive_runtime.storage.segment_preparation import PREPARED_NAME
 
-from .conftest import FullDiskFileOps
+from .conftest import FullDiskFileOps, metric_value
 
 Factory = Callable[..., list[LogEntry]]
 Files = Callable[[Path], list[Path]]
@@ -109,12 +109,6 @@ def _wait_for_preparation(wal: WriteAheadLog) -> None:
         time.sleep(0.001)
 
 
-def _sample(registry: CollectorRegistry, name: str) -> float:
-    value = registry.get_sample_value(name)
-    assert value is not None
-    return value
-
-
 def test_rotation_renames_the_prepared_file_in(
     tmp_path: Path, make_entries: Factory, segment_files: Files
 ) -> None:
@@ -138,7 +132,7 @@ def test_rotation_renames_the_prepared_file_in(
     assert new.stat().st_ino == inode
     assert new.stat().st_size == SEGMENT_HEADER.size + CHUNK  # nothing grew it: the record went over zeros
     assert ops.caller_zeros == zeros_before  # the rotating append wrote no zeros itself
-    assert _sample(registry, "hive_wal_rotation_waits_total") == 0
+    assert metric_value(registry, "hive_wal_rotation_waits_total") == 0
     wal.sync()
     wal.close()
     reopened = _open(tmp_path)
@@ -159,7 +153,7 @@ def test_rotation_without_a_prepared_file_creates_the_segment_itself(
     wal = _open(tmp_path, file_ops=ops, metrics=StorageMetrics(registry))  # full, nothing prepared
     rotated_at = wal.last_index() + 1
     wal.append(_entries(rotated_at, 1, make_entries))
-    assert _sample(registry, "hive_wal_rotation_waits_total") == 1
+    assert metric_value(registry, "hive_wal_rotation_waits_total") == 1
     assert ops.caller_zeros == CHUNK  # the append zero-filled the new segment's first chunk itself
     assert segment_files(tmp_path)[-1].name == f"{rotated_at:020d}.wal"
     wal.sync()
@@ -197,7 +191,7 @@ def test_rotation_waits_for_a_preparation_in_flight(
     assert outcome == [None]
     assert segment_files(tmp_path)[-1].stat().st_ino == inode
     assert ops.caller_zeros == CHUNK  # only the first segment's first chunk, at the first append
-    assert _sample(registry, "hive_wal_rotation_waits_total") == 1
+    assert metric_value(registry, "hive_wal_rotation_waits_total") == 1
     wal.sync()
     wal.close()
     assert _open(tmp_path).entries(1, rotated_at + 1) == _entries(1, rotated_at, make_entries)
@@ -226,7 +220,7 @@ def test_enospc_while_preparing_is_disk_full_on_the_rotation_that_needs_the_spac
     with pytest.raises(DiskFullError):
         wal.append(_entries(full_at + 1, 1, make_entries))  # the rotation must create the file itself
     assert wal.last_index() == full_at
-    assert _sample(registry, "hive_storage_disk_full_state") == 1
+    assert metric_value(registry, "hive_storage_disk_full_state") == 1
     disk.budget = None  # space was freed: the same append goes in
     wal.append(_entries(full_at + 1, 1, make_entries))
     assert segment_files(tmp_path)[-1].name == f"{full_at + 1:020d}.wal"
