@@ -19,6 +19,8 @@ import jsonschema
 import pytest
 import yaml
 
+from hive_operator.api.base import CEL_FUNCTIONS
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -45,6 +47,24 @@ class AdmissionEmulator:
         errors += list(self._schema_errors(obj))
         errors += list(self._cel_errors(self.schema, obj, []))
         return errors
+
+    def admit_update(self, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+        """Errors of an update: everything :meth:`admit` checks, plus the transition rules."""
+        old_obj, new_obj = copy.deepcopy(old), copy.deepcopy(new)
+        self._default(self.schema, old_obj)
+        self._default(self.schema, new_obj)
+        return self.admit(new) + list(self._transition_errors(self.schema, old_obj, new_obj, []))
+
+    def _transition_errors(
+        self, schema: dict[str, Any], old: Any, new: Any, path: list[str | int]
+    ) -> Iterator[str]:
+        for rule in schema.get("x-kubernetes-validations", []):
+            if "oldSelf" in rule["rule"] and not self._holds(rule["rule"], new, old=old):
+                yield f"{_join(path) + rule.get('fieldPath', '')}: Invalid value: {rule['message']}"
+        if isinstance(old, dict) and isinstance(new, dict):
+            for name, child in schema.get("properties", {}).items():
+                if name in old and name in new:
+                    yield from self._transition_errors(child, old[name], new[name], [*path, name])
 
     def _default(self, schema: dict[str, Any], value: Any) -> None:
         if isinstance(value, dict):
@@ -92,6 +112,8 @@ class AdmissionEmulator:
 
     def _cel_errors(self, schema: dict[str, Any], value: Any, path: list[str | int]) -> Iterator[str]:
         for rule in schema.get("x-kubernetes-validations", []):
+            if "oldSelf" in rule["rule"]:
+                continue  # a transition rule: the API server checks it on updates only
             if not self._holds(rule["rule"], value):
                 field = _join(path) + rule.get("fieldPath", "")
                 yield f"{field}: Invalid value: {rule['message']}"
@@ -103,10 +125,13 @@ class AdmissionEmulator:
             for index, item in enumerate(value):
                 yield from self._cel_errors(schema["items"], item, [*path, index])
 
-    def _holds(self, rule: str, value: Any) -> bool:
-        program = self._cel.program(self._cel.compile(rule))
+    def _holds(self, rule: str, value: Any, *, old: Any = None) -> bool:
+        program = self._cel.program(self._cel.compile(rule), functions=CEL_FUNCTIONS)
+        bindings = {"self": celpy.json_to_cel(value)}
+        if old is not None:
+            bindings["oldSelf"] = celpy.json_to_cel(old)
         try:
-            return bool(program.evaluate({"self": celpy.json_to_cel(value)}))
+            return bool(program.evaluate(bindings))
         except Exception:
             return False
 

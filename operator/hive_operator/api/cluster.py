@@ -8,8 +8,9 @@ from typing import Literal
 from pydantic import Field
 
 from hive_operator.api.base import CelRule, HiveModel
+from hive_operator.api.network import Network
 from hive_operator.api.operations import Backup, Bootstrap, Canary, Monitoring, Upgrade
-from hive_operator.api.placement import CpuIsolation, Resources, Storage
+from hive_operator.api.placement import CpuIsolation, Resources, Scheduling, Storage
 from hive_operator.api.risk import Risk
 from hive_operator.api.security import SecretMount, Tls
 from hive_operator.api.status import HiveClusterStatus
@@ -49,6 +50,8 @@ class HiveClusterSpec(HiveModel):
     image: Image = Field(default_factory=Image, description="Runtime image.")
     resources: Resources = Field(default_factory=Resources, description="CPU and memory of each pod.")
     cpu_isolation: CpuIsolation = Field(default_factory=CpuIsolation, description="Core isolation.")
+    scheduling: Scheduling = Field(default_factory=Scheduling, description="Spreading over nodes and zones.")
+    network: Network = Field(default_factory=Network, description="Who may reach the client port.")
     storage: Storage = Field(default_factory=Storage, description="Per-replica volume.")
     tls: Tls = Field(default_factory=Tls, description="Mutual TLS certificates.")
     secrets: list[SecretMount] = Field(
@@ -79,6 +82,12 @@ class HiveClusterSpec(HiveModel):
             rule="self.secrets.all(s, self.secrets.exists_one(t, t.name == s.name))",
             message="each Secret may be listed once",
             field_path=".secrets",
+        ),
+        CelRule(
+            rule="has(self.bootstrap) == has(oldSelf.bootstrap) && "
+            "(!has(self.bootstrap) || self.bootstrap == oldSelf.bootstrap)",
+            message="spec.bootstrap cannot change after creation",
+            field_path=".bootstrap",
         ),
     )
 

@@ -94,6 +94,25 @@ class CpuIsolation(HiveModel):
     )
 
 
+class AntiAffinity(StrEnum):
+    REQUIRED = "Required"
+    PREFERRED = "Preferred"
+
+
+class Scheduling(HiveModel):
+    """How replicas are spread over nodes and zones, so one failure takes out at most one voter."""
+
+    anti_affinity: AntiAffinity = Field(
+        default=AntiAffinity.REQUIRED,
+        description="Required: never two replicas on one node (a pod stays Pending rather than share); "
+        "Preferred: spread when possible.",
+    )
+    zone_spread: bool = Field(
+        default=True,
+        description="Spread replicas evenly over topology.kubernetes.io/zone (best effort).",
+    )
+
+
 class RetentionPolicy(StrEnum):
     RETAIN = "Retain"
     DELETE = "Delete"
@@ -110,4 +129,18 @@ class Storage(HiveModel):
         default=RetentionPolicy.RETAIN,
         description="What happens to the volumes when the HiveCluster is deleted: Retain keeps them, "
         "Delete removes them.",
+    )
+
+    cel_rules = (
+        CelRule(
+            rule="has(self.storageClassName) == has(oldSelf.storageClassName) && "
+            "(!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",
+            message="spec.storage.storageClassName cannot change after creation",
+            field_path=".storageClassName",
+        ),
+        CelRule(
+            rule="quantity(self.size).compareTo(quantity(oldSelf.size)) >= 0",
+            message="spec.storage.size cannot shrink (volumes can only grow)",
+            field_path=".size",
+        ),
     )

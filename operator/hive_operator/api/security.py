@@ -45,6 +45,11 @@ class Tls(HiveModel):
 
     cel_rules = (
         CelRule(
+            rule="self.mode == oldSelf.mode",
+            message="spec.tls.mode cannot change after creation",
+            field_path=".mode",
+        ),
+        CelRule(
             rule="self.mode != 'certManager' || has(self.issuerRef)",
             message="mode certManager requires issuerRef",
             field_path=".issuerRef",

@@ -20,7 +20,9 @@ class ConditionType(StrEnum):
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
     CERTIFICATES_READY = "CertificatesReady"
+    SECRETS_READY = "SecretsReady"
     CPU_ISOLATED = "CPUIsolated"
+    PAUSED = "Paused"
     BACKUP_HEALTHY = "BackupHealthy"
     CANARY_PROGRESSING = "CanaryProgressing"
 
@@ -70,11 +72,24 @@ class Member(HiveModel):
     """One replica as its runtime reported it."""
 
     pod: str = Field(description="Pod name.")
+    node_id: int | None = Field(default=None, ge=1, description="Raft node id.")
     role: MemberRole = Field(default=MemberRole.UNKNOWN, description="Raft role.")
+    voter: bool | None = Field(default=None, description="Voter (true) or learner (false).")
     version: str | None = Field(default=None, description="Runtime version the pod runs.")
     ready: bool = Field(default=False, description="Caught up with the leader and serving.")
+    match_index: int | None = Field(
+        default=None, ge=0, description="Highest log index the leader knows this member has."
+    )
     cpuset: str | None = Field(default=None, description="Cores the runtime was given, e.g. 4-5.")
     pinned: bool | None = Field(default=None, description="Whether the hot thread is pinned to a core.")
+    certificate_serial: str | None = Field(
+        default=None, description="Serial of the certificate in use (hex)."
+    )
+    secret_hashes: dict[str, str] = Field(
+        default_factory=dict,
+        description="SHA-256 of each mounted secret item in use, keyed <secret>/<item path>; equal on "
+        "every member once a rotation has landed.",
+    )
 
 
 class LastBackup(HiveModel):
@@ -99,10 +114,18 @@ class HiveClusterStatus(HiveModel):
     """Observed state of a HiveCluster."""
 
     phase: Phase = Field(default=Phase.PENDING, description="Coarse lifecycle phase.")
-    conditions: list[Condition] = Field(default_factory=list, description="Standard conditions.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Standard conditions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
     observed_generation: int | None = Field(default=None, ge=0, description="Generation last reconciled.")
     leader: str | None = Field(default=None, description="Pod of the current Raft leader.")
-    members: list[Member] = Field(default_factory=list, description="Replicas and learners.")
+    members: list[Member] = Field(
+        default_factory=list,
+        description="Replicas and learners.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pod"]},
+    )
     current_version: str | None = Field(default=None, description="Version all voters run.")
     target_version: str | None = Field(default=None, description="Version being rolled out.")
     replicas: int = Field(default=0, ge=0, description="Runtime pods that exist.")
