@@ -5,6 +5,8 @@ Patterns are written in the dialect both the Kubernetes API server (RE2) and Pyt
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Annotated
 
 from pydantic import Field
@@ -46,3 +48,23 @@ CronSchedule = Annotated[
 ]
 ClockTime = Annotated[str, Field(pattern=CLOCK_TIME, description="A UTC time of day, HH:MM.")]
 HttpUrl = Annotated[str, Field(pattern=HTTP_URL, description="An http(s) URL.")]
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|ms|s|m|h)")
+_DURATION_UNIT = {
+    "ns": timedelta(microseconds=0.001),
+    "us": timedelta(microseconds=1),
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A Go duration (``90s``, ``1h30m``, ``2160h``) as a timedelta; ``ValueError`` otherwise."""
+    if not re.fullmatch(GO_DURATION, text):
+        raise ValueError(f"{text!r} is not a duration such as 90s or 2160h")
+    return sum(
+        (_DURATION_UNIT[unit] * float(number) for number, unit in _DURATION_PART.findall(text)),
+        timedelta(0),
+    )
