@@ -140,6 +140,15 @@ class TransportSettings(_Strict):
         return self
 
 
+class DigestSettings(_Strict):
+    """State digests recorded at every multiple of ``interval`` (each costs one full serialisation
+    of the state in a forked child: about 0.7 s of CPU at 100k resting orders), newest ``window``
+    kept for ``GET /digest``."""
+
+    interval: int = Field(default=100_000, ge=1, le=1_000_000_000)
+    window: int = Field(default=256, ge=1, le=100_000)
+
+
 class CpuSettings(_Strict):
     pin: Literal["auto", "force", "off"] = "auto"
     gc_freeze_after_warmup: bool = True
@@ -170,6 +179,7 @@ class RuntimeConfig(_Strict):
     storage: StorageSettings = StorageSettings()
     transport: TransportSettings = TransportSettings()
     cpu: CpuSettings = CpuSettings()
+    digests: DigestSettings = DigestSettings()
     member_template: MemberTemplate = MemberTemplate()
     backup_key_file: Path | None = None
     audit_key_file: Path | None = None

@@ -4,13 +4,20 @@ A Secret volume is a directory whose entries are symlinks into a ``..data`` dire
 kubelet swaps atomically on update. :class:`SecretFiles` polls it (content hash on an injected
 clock, no inotify), keeps the current bytes of every visible file, and tells subscribers which
 names changed. ``versions_hash`` identifies the set in use for ``/status`` without revealing
-anything about the contents. Contents never appear in ``repr``, logs or metrics.
+anything about the contents, and ``item_hashes`` does so per item. Contents never appear in
+``repr``, logs or metrics.
+
+Layout: each Secret is mounted at ``<directory>/<secret>/`` and each of its items at
+``<secret>/<item path>`` (an item path may contain ``/``); the kubelet's ``..data`` links and any
+other hidden entry are skipped, symbolic links are followed. A plain file directly in
+``<directory>`` is an item of its own, named by its file name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -39,7 +46,8 @@ class SecretFiles:
             "Secret file sets reloaded in place",
             registry=registry if registry is not None else CollectorRegistry(),
         )
-        self._contents: dict[str, bytes] = self._read()
+        self._contents: dict[str, bytes] = {}
+        self._install(self._read())
         self._subscribers: list[ChangeCallback] = []
         self._last_poll = clock()
         self.generation = 1
@@ -51,10 +59,29 @@ class SecretFiles:
     def _read(self) -> dict[str, bytes]:
         contents: dict[str, bytes] = {}
         for entry in sorted(self.directory.iterdir()):
-            if entry.name.startswith(".") or not entry.is_file():
+            if entry.name.startswith("."):
                 continue
-            contents[entry.name] = entry.read_bytes()
+            if entry.is_file():
+                contents[entry.name] = entry.read_bytes()
+            elif entry.is_dir():
+                for root, directories, files in os.walk(entry, followlinks=True):
+                    directories[:] = sorted(name for name in directories if not name.startswith("."))
+                    for name in sorted(files):
+                        path = Path(root) / name
+                        if not name.startswith(".") and path.is_file():
+                            contents[path.relative_to(self.directory).as_posix()] = path.read_bytes()
         return contents
+
+    def _install(self, contents: dict[str, bytes]) -> None:
+        """Adopt ``contents`` and hash them once (``/status`` reads the hashes, never the files)."""
+        self._contents = contents
+        self._item_hashes = {
+            name: hashlib.sha256(value).hexdigest() for name, value in sorted(contents.items())
+        }
+        outer = hashlib.sha256()
+        for name, item_hash in self._item_hashes.items():
+            outer.update(name.encode() + b"\0" + bytes.fromhex(item_hash))
+        self._versions_hash = outer.hexdigest()
 
     def names(self) -> list[str]:
         return sorted(self._contents)
@@ -65,11 +92,13 @@ class SecretFiles:
 
     @property
     def versions_hash(self) -> str:
-        """SHA-256 over the names and the SHA-256 of each file: changes when any secret changes."""
-        outer = hashlib.sha256()
-        for name in sorted(self._contents):
-            outer.update(name.encode() + b"\0" + hashlib.sha256(self._contents[name]).digest())
-        return outer.hexdigest()
+        """SHA-256 over the names and the SHA-256 of each item: changes when any secret changes."""
+        return self._versions_hash
+
+    @property
+    def item_hashes(self) -> dict[str, str]:
+        """SHA-256 (hex) of each item, keyed ``<secret>/<item path>`` (or the plain file name)."""
+        return dict(self._item_hashes)
 
     def subscribe(self, callback: ChangeCallback) -> None:
         """Call ``callback(changed_names)`` after each reload that changed something."""
@@ -86,7 +115,7 @@ class SecretFiles:
             name for name in set(fresh) | set(self._contents) if fresh.get(name) != self._contents.get(name)
         )
         if changed:
-            self._contents = fresh
+            self._install(fresh)
             self.generation += 1
             self._reloads.inc()
             for callback in self._subscribers:

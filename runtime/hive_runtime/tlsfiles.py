@@ -135,6 +135,7 @@ class TlsMaterial:
         server = build_server_context(self.paths)
         client = build_client_context(self.paths)
         certificate = x509.load_pem_x509_certificate(self.paths.cert.read_bytes())
+        self.ca_fingerprint = hashlib.sha256(self.paths.ca.read_bytes()).hexdigest()  # for /status
         self._server_context, self._client_context, self._certificate = server, client, certificate
         self._digest_in_use = digest
         self.generation += 1

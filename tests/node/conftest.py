@@ -16,6 +16,7 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., LocalCluster]]:
     clusters: list[LocalCluster] = []
 
     def make(name: str = "c", **options: Any) -> LocalCluster:
+        options.setdefault("digest_interval", 10)  # tests write tens of entries, not thousands
         cluster = LocalCluster(tmp_path / name, **options)
         clusters.append(cluster)
         return cluster

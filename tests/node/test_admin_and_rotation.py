@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import importlib.metadata
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
 
 from hive_cli.local.cluster import LocalCluster
 from hive_operator.pki.identity import Role
 from hive_runtime.client import ClientError
+from hive_runtime.contract import CONTRACT_VERSION, MemberRole, NodeRole, TransferOutcome
+from hive_runtime.contract.client import NotLeader, Unreachable
 
 
 def _hive(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,32 +29,53 @@ async def test_status_reports_the_contract_fields(make_cluster: Callable[..., Lo
     cluster = make_cluster()
     cluster.start_all()
     leader = await cluster.wait_ready(within=60)
-    code, status = await cluster.admin(leader, "GET", "/status")
-    assert code == 200
-    for field in (
-        "node_id", "role", "term", "leader", "commit_index", "applied_index", "members", "version",
-        "digest", "digest_index", "cpuset", "pinned", "certificate", "secrets_hash",
-    ):  # fmt: skip
-        assert field in status, field
-    assert status["role"] == "leader" and status["leader"] == leader
-    assert {member["role"] for member in status["members"]} == {"voter"}
-    assert all(member["match_index"] is not None for member in status["members"])
-    code, digest = await cluster.admin(leader, "GET", f"/digest?index={status['applied_index']}")
-    assert code == 200 and len(digest["digest"]) == 64
+    async with cluster.client() as client:
+        for value in range(25):
+            await client.put("k", value)
+    async with cluster.admin_client(leader) as admin:
+        status = await admin.status()
+        assert status.contract_version == CONTRACT_VERSION
+        assert status.build_version == importlib.metadata.version("hive")
+        assert status.role is NodeRole.LEADER and status.leader == leader == status.node_id
+        assert status.commit_index >= status.applied_index >= 25 and status.last_log_index >= 25
+        assert {member.role for member in status.members} == {MemberRole.VOTER}
+        assert all(member.match_index is not None for member in status.members)
+        others = [member for member in status.members if member.id != leader]
+        assert all(member.last_activity is not None for member in others), "followers answer the leader"
+        assert status.snapshot_format.name == "hive-node-state" and "auditTick" in status.entry_types
+        assert status.pending_membership_change is None and status.leadership_transfer is None
+        ca = cluster.pki.ca_path.read_bytes()
+        assert status.ca_bundle_fingerprint == hashlib.sha256(ca).hexdigest()
+        assert status.digest_interval == 10 and status.latest_digest is not None
+        digest = await admin.digest(index=status.latest_digest.index)
+        assert digest.digest == status.latest_digest.digest and digest.reason == "interval"
 
 
-async def test_leadership_transfer_moves_the_leader(make_cluster: Callable[..., LocalCluster]) -> None:
+async def test_leadership_transfer_reports_its_outcome(make_cluster: Callable[..., LocalCluster]) -> None:
     cluster = make_cluster()
     cluster.start_all()
     leader = await cluster.wait_ready(within=60)
     target = next(node for node in cluster.nodes if node != leader)
-    code, body = await cluster.admin(leader, "POST", "/leadership/transfer", {"target": target})
-    assert code == 202, body
-    async with asyncio.timeout(10):
-        while await cluster.wait_ready(within=10) != target:
-            await asyncio.sleep(0.05)
-    code, _ = await cluster.admin(leader, "POST", "/leadership/transfer", {"target": leader})
-    assert code == 409  # the old leader is a follower now and says so
+    async with cluster.admin_client(leader) as admin:
+        answer = await admin.transfer_leadership(target=target, wait_seconds=10)
+        assert answer.transfer.outcome is TransferOutcome.SUCCEEDED, answer
+        assert answer.transfer.new_leader == target and answer.transfer.finished_at is not None
+        status = await admin.status()
+        assert status.leadership_transfer is not None
+        assert status.leadership_transfer.id == answer.transfer.id
+        assert status.leadership_transfer.outcome is TransferOutcome.SUCCEEDED
+        with pytest.raises(NotLeader) as refused:  # the old leader is a follower now and says so
+            await admin.transfer_leadership(target=leader)
+        assert refused.value.leader == target
+    async with cluster.admin_client(target) as admin:  # answer at once, outcome later in /status
+        pending = await admin.transfer_leadership(target=leader)
+        assert pending.transfer.target == leader
+        async with asyncio.timeout(10):
+            while (await admin.status()).leadership_transfer.outcome is TransferOutcome.PENDING:  # type: ignore[union-attr]
+                await asyncio.sleep(0.05)
+        final = (await admin.status()).leadership_transfer
+        assert final is not None and final.id == pending.transfer.id
+        assert final.outcome is TransferOutcome.SUCCEEDED and final.new_leader == leader
 
 
 async def test_learner_is_added_caught_up_promoted_and_removed(
@@ -62,24 +88,24 @@ async def test_learner_is_added_caught_up_promoted_and_removed(
         for value in range(30):
             await client.put("k", value)
     cluster.add_member(2)
-    code, body = await cluster.admin(leader, "POST", "/members", {"id": 2})
-    assert code == 200, body
-    assert {(m["id"], m["role"]) for m in body["members"]} == {(1, "voter"), (2, "learner")}
-    cluster.start(2)
-    async with asyncio.timeout(30):
-        while True:
-            code, status = await cluster.admin(2, "GET", "/status") if await cluster.probe(2) else (0, {})
-            if code == 200 and status["applied_index"] >= 31:
-                break
-            await asyncio.sleep(0.1)
-    code, body = await cluster.admin(leader, "POST", "/members/2/promote")
-    assert code == 200, body
-    assert {(m["id"], m["role"]) for m in body["members"]} == {(1, "voter"), (2, "voter")}
-    async with cluster.client() as client:
-        await client.put("k", "with two voters")
-    code, body = await cluster.admin(leader, "DELETE", "/members/2")
-    assert code == 200, body
-    assert [m["id"] for m in body["members"]] == [1]
+    async with cluster.admin_client(leader) as admin:
+        body = await admin.add_learner(2)
+        assert {(m.id, m.role) for m in body.members} == {(1, MemberRole.VOTER), (2, MemberRole.LEARNER)}
+        cluster.start(2)
+        async with cluster.admin_client(2) as learner, asyncio.timeout(30):
+            while True:
+                try:
+                    if (await learner.status()).applied_index >= 31:
+                        break
+                except Unreachable:
+                    pass
+                await asyncio.sleep(0.1)
+        body = await admin.promote(2)
+        assert {(m.id, m.role) for m in body.members} == {(1, MemberRole.VOTER), (2, MemberRole.VOTER)}
+        async with cluster.client() as client:
+            await client.put("k", "with two voters")
+        body = await admin.remove(2)
+        assert [m.id for m in body.members] == [1]
 
 
 async def test_certificates_rotate_in_place_under_load_with_no_failed_request(
@@ -128,16 +154,24 @@ async def test_mounted_secrets_reload_in_place(make_cluster: Callable[..., Local
     cluster = make_cluster(replicas=1)
     secret = cluster.nodes[1].data_dir.parent / "secrets" / "venue-password"
     secret.write_text("first")
+    item = secret.parent / "venue" / "..2024_01_01" / "api" / "token"  # a Secret as the kubelet mounts it
+    item.parent.mkdir(parents=True)
+    item.write_text("token-1")
+    (secret.parent / "venue" / "..data").symlink_to("..2024_01_01")
+    (secret.parent / "venue" / "api").symlink_to("..data/api")
     cluster.start_all()
     await cluster.wait_ready(within=60)
     _, before = await cluster.admin(1, "GET", "/status")
-    assert before["secrets_hash"] is not None
+    assert before["secretsHash"] is not None
+    assert set(before["secrets"]) == {"venue-password", "venue/api/token"}
     secret.write_text("second")  # the kubelet rewrites the mounted file
     async with asyncio.timeout(15):
-        while (await cluster.admin(1, "GET", "/status"))[1]["secrets_hash"] == before["secrets_hash"]:
+        while (await cluster.admin(1, "GET", "/status"))[1]["secretsHash"] == before["secretsHash"]:
             await asyncio.sleep(0.1)
     _, after = await cluster.admin(1, "GET", "/status")
     assert "second" not in str(after) and "first" not in str(after), "values never appear in status"
+    assert after["secrets"]["venue-password"] != before["secrets"]["venue-password"]
+    assert after["secrets"]["venue/api/token"] == before["secrets"]["venue/api/token"]
     assert cluster.is_running(1) and after["term"] == before["term"], "reloaded without a restart"
 
 

@@ -28,6 +28,7 @@ import yaml
 from hive_cli.local.material import LocalPki, TlsFileSet, write_audit_keys, write_secret_key
 from hive_operator.pki.identity import Role
 from hive_runtime.client import Client, ClientTls
+from hive_runtime.contract.client import AdminClient, client_context
 
 
 def _free_octet(attempts: int = 50) -> int:
@@ -66,6 +67,7 @@ class LocalCluster:
     tick_ms: int = 10
     election_ticks: int = 15
     snapshot_every: int = 50_000
+    digest_interval: int = 1_000
     extra_config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -137,6 +139,7 @@ class LocalCluster:
                 "keep_entries": min(5_000, self.snapshot_every // 2),
             },
             "transport": {"reconnect_initial_seconds": 0.02, "reconnect_max_seconds": 0.25},
+            "digests": {"interval": self.digest_interval, "window": 256},
             **self.extra_config,
         }
         (node_dir / "secrets").mkdir(parents=True, exist_ok=True)
@@ -242,6 +245,38 @@ class LocalCluster:
                 return response.status, json.loads(text)
             except json.JSONDecodeError:
                 return response.status, text
+
+    def admin_client(self, node_id: int, *, files: TlsFileSet | None = None) -> AdminClient:
+        """The typed admin client (the operator's certificate unless ``files`` says otherwise)."""
+        files = files if files is not None else self.operator_tls_files
+        return AdminClient(
+            f"https://{self.host(node_id)}:{self.ports['admin']}",
+            context=client_context(ca=files.ca, cert=files.cert, key=files.key),
+            namespace=self.namespace,
+            cluster=self.cluster,
+        )
+
+    async def agreed_digests(self, *, within: float = 60.0) -> tuple[int, dict[int, str]]:
+        """Wait until every running node has applied the same index, then return an index every
+        one of them recorded a digest at, and each node's digest there (equal when they agree)."""
+        last: Any = None
+        async with asyncio.timeout(within):
+            while True:
+                await self.wait_ready(within=within)
+                statuses = await self.statuses()
+                running = [n for n in self.nodes if self.is_running(n)]
+                applied = {status["appliedIndex"] for status in statuses.values()}
+                recorded = sorted(
+                    {s["latestDigest"]["index"] for s in statuses.values() if s["latestDigest"]}, reverse=True
+                )
+                if len(statuses) == len(running) and len(applied) == 1:
+                    for index in recorded:
+                        answers = {n: await self.admin(n, "GET", f"/digest?index={index}") for n in running}
+                        last = answers
+                        if all(code == 200 for code, _ in answers.values()):
+                            return index, {n: body["digest"] for n, (_, body) in answers.items()}
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"unreachable: {last}")
 
     async def wait_ready(self, *, node_ids: list[int] | None = None, within: float = 30.0) -> int:
         """Wait until every given running node is ready and they agree on a leader; returns it."""

@@ -83,7 +83,7 @@ async def _trader(
 
 
 async def run_demo(root: Path, *, orders_per_trader: int = 300) -> int:
-    cluster = LocalCluster(root, replicas=3)
+    cluster = LocalCluster(root, replicas=3, digest_interval=50)
     print(f"== Starting 3 replicas on 127.77.{cluster.octet}.1-3 (data under {root})")
     cluster.start_all()
     problems: list[str] = []
@@ -183,15 +183,7 @@ async def _missing_acknowledged(cluster: LocalCluster, tally: Tally) -> list[tup
 
 
 async def _converged_digests(cluster: LocalCluster) -> dict[tuple[int, int], str]:
-    """Wait for all replicas to apply the same index, then return (index, node) -> digest."""
-    async with asyncio.timeout(60):
-        while True:
-            await cluster.wait_ready(within=60)
-            statuses = await cluster.statuses()
-            indexes = {status["applied_index"] for status in statuses.values()}
-            if len(statuses) == len(cluster.nodes) and len(indexes) == 1:
-                return {
-                    (status["applied_index"], node_id): status["digest"]
-                    for node_id, status in statuses.items()
-                }
-            await asyncio.sleep(0.1)
+    """Wait for all replicas to apply the same index, then return (index, node) -> the digest
+    each recorded at an index all of them recorded."""
+    index, digests = await cluster.agreed_digests(within=60)
+    return {(index, node_id): digest for node_id, digest in digests.items()}

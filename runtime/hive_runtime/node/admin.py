@@ -1,22 +1,53 @@
 """The admin API (HTTPS, client certificate required), the operator's view into a node.
 
-``GET /status`` and ``GET /digest`` for any certificate of this cluster; leadership transfer,
-membership changes and backups only for the ``operator`` role. Shapes are documented in
-``docs/runtime.md`` and ``../shared/DESIGN.md`` section 2.
+Endpoints, bodies and roles come from the shared contract (:mod:`hive_runtime.contract`):
+handlers are registered from its route table by operation id, requests are validated strictly
+with its models (a wrong JSON type, an unknown field or an out-of-range id is a 400 naming the
+field) and responses are built with its models. ``GET /status`` is constant time: it reads
+counters and values cached when they change (certificate, CA fingerprint, secret hashes,
+digests), never hashes or serialises the state. Backups serialise the state in a forked child.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from hive_runtime import raft
+from hive_runtime.contract import (
+    ROUTES,
+    AddLearnerRequest,
+    BackupRequest,
+    BackupResponse,
+    CertificateInfo,
+    CpuPlacement,
+    DigestQuery,
+    DigestRecord,
+    DigestResponse,
+    EmptyRequest,
+    ErrorResponse,
+    Member,
+    MemberRole,
+    MembershipResponse,
+    NodeRole,
+    PendingMembershipChange,
+    SnapshotFormat,
+    StatusResponse,
+    TransferOutcome,
+    TransferRequest,
+    TransferResponse,
+)
+from hive_runtime.contract.models import MAX_NODE_ID, ContractModel
 from hive_runtime.identity import Role
+from hive_runtime.node import state as node_state
 from hive_runtime.node.backup import BackupContents, BackupError, load_key, write_backup
+from hive_runtime.node.digests import Capture
 from hive_runtime.node.driver import NotLeader, OutcomeUnknown
 from hive_runtime.node.http import require_identity
 
@@ -25,177 +56,300 @@ if TYPE_CHECKING:
 
 ANY_ROLE = frozenset({Role.OPERATOR, Role.CLIENT, Role.PEER})
 OPERATOR_ONLY = frozenset({Role.OPERATOR})
+ENTRY_TYPES = ["trading", "register", "batch", "auditTick"]  # the envelopes node.state applies
+SNAPSHOT = SnapshotFormat(name=node_state.SNAPSHOT_FORMAT, version=node_state.SNAPSHOT_VERSION)
+MEMBERSHIP_TIMEOUT = 10.0
+T = TypeVar("T", bound=ContractModel)
 
 
-def node_status(node: RuntimeNode) -> dict[str, Any]:
-    status = node.driver.status()
-    conf = status.conf_state
-    certificate = node.tls.certificate
-    members = []
-    for member in sorted(conf.members):
-        members.append(
-            {
-                "id": member,
-                "name": node.config.name_of(member),
-                "role": "voter" if member in conf.voters else "learner",
-                "match_index": status.match_index.get(member) if node.driver.is_leader else None,
-            }
-        )
-    return {
-        "node_id": status.node_id,
-        "name": node.config.member_name,
-        "role": status.role.value,
-        "term": status.term,
-        "leader": status.leader_id,
-        "leader_name": node.config.name_of(status.leader_id) if status.leader_id else None,
-        "commit_index": status.commit,
-        "applied_index": node.driver.applied_index,
-        "snapshot_index": node.driver.snapshot_index,
-        "members": members,
-        "version": node.version,
-        "digest": node.state.digest(),
-        "digest_index": node.driver.applied_index,
-        "cpuset": node.pinning.get("cpuset"),
-        "pinned": node.pinning.get("pinned", False),
-        "pinned_core": node.pinning.get("core"),
-        "pinning": node.pinning.get("reason"),
-        "certificate": {
-            "serial": format(certificate.serial_number, "x"),
-            "not_after": certificate.not_valid_after_utc.isoformat(),
-        },
-        "secrets_hash": node.secrets.versions_hash if node.secrets is not None else None,
-        "ready": node.is_ready(),
-    }
+def _stamp(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text="body is not JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="body must be a JSON object")
-    return body
-
-
-def _not_leader(node: RuntimeNode, refused: NotLeader) -> web.HTTPException:
-    leader = refused.leader_id
-    return web.HTTPConflict(
-        text=f"not the leader; leader is {node.config.name_of(leader) if leader else 'unknown'}",
-        headers={"X-Hive-Leader": node.config.name_of(leader) if leader else ""},
+def _json(model: ContractModel, status: int = 200) -> web.Response:
+    return web.Response(
+        text=model.model_dump_json(by_alias=True), status=status, content_type="application/json"
     )
 
 
-def admin_app(node: RuntimeNode) -> web.Application:
-    read = require_identity(node, roles=ANY_ROLE)
-    mutate = require_identity(node, roles=OPERATOR_ONLY)
+class AdminError(web.HTTPException):
+    """An error answer with an :class:`ErrorResponse` body."""
 
+    def __init__(
+        self, status: int, error: str, message: str, *, field: str | None = None, leader: int | None = None
+    ) -> None:
+        self.status_code = status
+        body = ErrorResponse(error=error, message=message, field=field, leader=leader)
+        super().__init__(text=body.model_dump_json(by_alias=True), content_type="application/json")
+
+
+def _invalid(error: ValidationError) -> AdminError:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    if first["type"] == "json_invalid":
+        return AdminError(400, "invalid", "body is not valid JSON")
+    message = f"{field}: {first['msg']}" if field else first["msg"]
+    return AdminError(400, "invalid", message, field=field)
+
+
+async def _body(request: web.Request, model: type[T]) -> T:
+    raw = await request.read() if request.can_read_body else b""
+    try:
+        return model.model_validate_json(raw if raw.strip() else b"{}")
+    except ValidationError as error:
+        raise _invalid(error) from None
+
+
+def _member_id(request: web.Request) -> int:
+    text = request.match_info["id"]
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_NODE_ID:
+        raise AdminError(400, "invalid", f"id: must be a node id in 1..{MAX_NODE_ID}", field="id")
+    return int(text)
+
+
+def _not_leader(node: RuntimeNode, refused: NotLeader) -> AdminError:
+    leader = refused.leader_id
+    name = node.config.name_of(leader) if leader else "unknown"
+    return AdminError(409, "notLeader", f"not the leader; leader is {name}", leader=leader)
+
+
+def members(node: RuntimeNode) -> list[Member]:
+    status = node.driver.status()
+    conf = status.conf_state
+    leading = node.driver.is_leader
+    return [
+        Member(
+            id=member,
+            name=node.config.name_of(member),
+            role=MemberRole.VOTER if member in conf.voters else MemberRole.LEARNER,
+            match_index=status.match_index.get(member) if leading else None,
+            last_activity=_stamp(node.last_heard[member]) if member in node.last_heard else None,
+        )
+        for member in sorted(conf.members)
+    ]
+
+
+def _pending_change(node: RuntimeNode) -> PendingMembershipChange | None:
+    core = node.driver.node
+    pending = [(index, conf) for index, conf in core.conf_history[1:] if index > core.log.committed]
+    if not pending:
+        return None
+    index, conf = pending[-1]
+    return PendingMembershipChange(index=index, voters=sorted(conf.voters), learners=sorted(conf.learners))
+
+
+def node_status(node: RuntimeNode) -> StatusResponse:
+    """Everything here is a counter or a value cached when it changed: O(members), no hashing."""
+    status = node.driver.status()
+    certificate = node.tls.certificate
+    latest = node.digests.latest()
+    transfer = node.transfers.current
+    cluster_version = getattr(node, "cluster_version", None)
+    return StatusResponse(
+        build_version=node.build_version,
+        cluster_version=cluster_version if isinstance(cluster_version, str) else None,
+        entry_types=ENTRY_TYPES,
+        snapshot_format=SNAPSHOT,
+        node_id=status.node_id,
+        name=node.config.member_name,
+        role=NodeRole(status.role.value),
+        term=status.term,
+        leader=status.leader_id,
+        leader_name=node.config.name_of(status.leader_id) if status.leader_id else None,
+        commit_index=status.commit,
+        applied_index=node.driver.applied_index,
+        snapshot_index=node.driver.snapshot_index,
+        last_log_index=status.last_index,
+        members=members(node),
+        pending_membership_change=_pending_change(node),
+        leadership_transfer=transfer.to_contract() if transfer is not None else None,
+        started_at=_stamp(node.started_at),
+        cpu=CpuPlacement(
+            cpuset=node.pinning.get("cpuset"),
+            pinned=bool(node.pinning.get("pinned", False)),
+            pinned_core=node.pinning.get("core"),
+            reason=str(node.pinning.get("reason", "")),
+        ),
+        certificate=CertificateInfo(
+            serial=format(certificate.serial_number, "x"), not_after=certificate.not_valid_after_utc
+        ),
+        ca_bundle_fingerprint=node.tls.ca_fingerprint,
+        secrets=node.secrets.item_hashes if node.secrets is not None else {},
+        secrets_hash=node.secrets.versions_hash if node.secrets is not None else None,
+        ready=node.is_ready(),
+        digest_interval=node.digests.interval,
+        latest_digest=DigestRecord(index=latest.index, digest=latest.digest, reason=latest.reason)
+        if latest is not None
+        else None,
+    )
+
+
+def _digest(node: RuntimeNode, request: web.Request) -> DigestResponse:
+    keys = list(request.query.keys())
+    if len(keys) != len(set(keys)):
+        raise AdminError(400, "invalid", "a query parameter is repeated")
+    try:
+        query = DigestQuery.model_validate(dict(request.query))
+    except ValidationError as error:
+        raise _invalid(error) from None
+    if query.index is not None and query.at_least is not None:
+        raise AdminError(400, "invalid", "give index or atLeast, not both", field="atLeast")
+    log = node.digests
+    if query.index is not None:
+        found, wanted = log.exact(query.index), f"at index {query.index}"
+    elif query.at_least is not None:
+        found, wanted = log.at_least(query.at_least), f"at or after index {query.at_least}"
+    else:
+        found, wanted = log.latest(), "yet"
+    if found is None:
+        span = log.span()
+        kept = f"recorded {span[0]}..{span[1]}" if span else "none recorded yet"
+        raise AdminError(
+            404,
+            "notFound",
+            f"no digest recorded {wanted} ({kept}; every {log.interval} entries, applied "
+            f"{node.driver.applied_index})",
+        )
+    return DigestResponse(index=found.index, digest=found.digest, reason=found.reason)
+
+
+async def _capture(node: RuntimeNode) -> Capture:
+    future: asyncio.Future[Capture] = asyncio.get_running_loop().create_future()
+
+    def done(capture: Capture | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if capture is not None:
+            future.set_result(capture)
+        else:
+            future.set_exception(error if error is not None else RuntimeError("capture failed"))
+
+    if not node.capture_state(done):
+        raise AdminError(409, "busy", "state captures are busy (snapshot or digests); retry shortly")
+    return await future
+
+
+def admin_app(node: RuntimeNode) -> web.Application:
     async def status(_: web.Request) -> web.Response:
-        return web.json_response(node_status(node))
+        return _json(node_status(node))
 
     async def digest(request: web.Request) -> web.Response:
-        wanted = request.query.get("index")
-        applied = node.driver.applied_index
-        if wanted is not None and (not wanted.isdigit() or int(wanted) != applied):
-            recorded = node.digests.get(int(wanted)) if wanted.isdigit() else None
-            if recorded is None:
-                raise web.HTTPNotFound(text=f"no digest recorded at index {wanted}; applied is {applied}")
-            return web.json_response({"index": int(wanted), "digest": recorded})
-        return web.json_response({"index": applied, "digest": node.record_digest()})
+        return _json(_digest(node, request))
 
     async def transfer(request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        target = body.get("target")
+        body = await _body(request, TransferRequest)
+        target = body.target if body.target is not None else node.best_transfer_target()
         if target is None:
-            target = node.best_transfer_target()
-            if target is None:
-                raise web.HTTPConflict(text="no caught-up voter to transfer leadership to")
-        if not isinstance(target, int):
-            raise web.HTTPBadRequest(text="target must be a node id")
+            raise AdminError(409, "noTarget", "no voter to transfer leadership to")
+        if target == node.config.node_id and node.driver.is_leader:
+            raise AdminError(400, "invalid", "target: this node is already the leader", field="target")
         try:
             node.driver.transfer_leadership(target)
         except NotLeader as refused:
             raise _not_leader(node, refused) from None
         except ValueError as error:
-            raise web.HTTPBadRequest(text=str(error)) from None
-        return web.json_response({"transferring_to": target}, status=202)
+            raise AdminError(400, "invalid", f"target: {error}", field="target") from None
+        record = node.transfers.start(target)
+        waited = await node.transfers.wait(record.id, within=body.wait_seconds)
+        record = waited if waited is not None else record
+        code = 202 if record.outcome is TransferOutcome.PENDING else 200
+        return _json(TransferResponse(transfer=record.to_contract()), code)
 
     async def change_membership(change: raft.ConfChange) -> web.Response:
         try:
             future = node.driver.propose_conf_change(change)
-            await asyncio.wait_for(future, timeout=10)
+            async with asyncio.timeout(MEMBERSHIP_TIMEOUT):
+                await future
         except NotLeader as refused:
             raise _not_leader(node, refused) from None
         except (ValueError, raft.ProposalDropped) as error:
-            raise web.HTTPConflict(text=str(error)) from None
+            raise AdminError(409, "conflict", str(error)) from None
         except (OutcomeUnknown, TimeoutError) as error:
-            raise web.HTTPServiceUnavailable(text=f"membership change outcome unknown: {error}") from None
-        return web.json_response({"members": node_status(node)["members"]})
+            raise AdminError(503, "outcomeUnknown", f"membership change outcome unknown: {error}") from None
+        return _json(MembershipResponse(members=members(node)))
 
     async def add_learner(request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        member = body.get("id")
-        if not isinstance(member, int) or member < 1:
-            raise web.HTTPBadRequest(text="id must be a positive node id")
-        return await change_membership(raft.ConfChange(raft.ConfChangeKind.ADD_LEARNER, member))
-
-    def _member_id(request: web.Request) -> int:
-        text = request.match_info["member"]
-        if not text.isdigit():
-            raise web.HTTPBadRequest(text="member id must be an integer")
-        return int(text)
+        body = await _body(request, AddLearnerRequest)
+        return await change_membership(raft.ConfChange(raft.ConfChangeKind.ADD_LEARNER, body.id))
 
     async def promote(request: web.Request) -> web.Response:
         member = _member_id(request)
+        await _body(request, EmptyRequest)
         status = node.driver.status()
         if node.driver.is_leader and member in status.conf_state.learners:
             behind = status.last_index - status.match_index.get(member, 0)
             if behind > node.config.ready_max_lag_entries:
-                raise web.HTTPConflict(
-                    text=f"learner {member} is {behind} entries behind; promote it once caught up"
+                raise AdminError(
+                    409,
+                    "notCaughtUp",
+                    f"learner {member} is {behind} entries behind; promote it once caught up",
                 )
         return await change_membership(raft.ConfChange(raft.ConfChangeKind.ADD_VOTER, member))
 
     async def remove(request: web.Request) -> web.Response:
-        return await change_membership(raft.ConfChange(raft.ConfChangeKind.REMOVE, _member_id(request)))
+        member = _member_id(request)
+        await _body(request, EmptyRequest)
+        return await change_membership(raft.ConfChange(raft.ConfChangeKind.REMOVE, member))
 
     async def backup(request: web.Request) -> web.Response:
-        body = await _json_body(request)
-        destination = body.get("directory")
-        if not isinstance(destination, str) or not destination.startswith("/"):
-            raise web.HTTPBadRequest(text="directory must be an absolute path")
+        body = await _body(request, BackupRequest)
         if node.config.backup_key_file is None:
-            raise web.HTTPConflict(text="no backup key is configured on this node")
+            raise AdminError(409, "noBackupKey", "no backup key is configured on this node")
         try:
             await node.driver.read_barrier()
         except NotLeader as refused:
             raise _not_leader(node, refused) from None
-        index = node.driver.applied_index
+        captured = await _capture(node)
+        index = captured.index
         conf = node.driver.conf_at(index)
-        state = node.state.snapshot()
+        assert captured.data is not None
         contents = BackupContents(
             index=index,
             term=node.storage.term(index) if index else 0,
             voters=tuple(sorted(conf.voters)),
             learners=tuple(sorted(conf.learners)),
-            state=state,
-            digest=hashlib.sha256(state).hexdigest(),
+            state=captured.data,
+            digest=captured.digest,
         )
         try:
             key = load_key(node.config.backup_key_file)
-            receipt = await asyncio.to_thread(write_backup, contents, key=key, directory=Path(destination))
+            receipt = await asyncio.to_thread(write_backup, contents, key=key, directory=Path(body.directory))
         except (BackupError, OSError) as error:
-            raise web.HTTPInternalServerError(text=f"backup failed: {error}") from None
-        return web.json_response(receipt.__dict__, status=201)
+            raise AdminError(500, "backupFailed", f"backup failed: {error}") from None
+        return _json(BackupResponse(**receipt.__dict__), 201)
 
-    app = web.Application()
-    app.router.add_get("/status", read(status))
-    app.router.add_get("/digest", read(digest))
-    app.router.add_post("/leadership/transfer", mutate(transfer))
-    app.router.add_post("/members", mutate(add_learner))
-    app.router.add_post("/members/{member}/promote", mutate(promote))
-    app.router.add_delete("/members/{member}", mutate(remove))
-    app.router.add_post("/backups", mutate(backup))
+    handlers: dict[str, Callable[[web.Request], Awaitable[web.Response]]] = {
+        "getStatus": status,
+        "getDigest": digest,
+        "transferLeadership": transfer,
+        "addLearner": add_learner,
+        "promoteLearner": promote,
+        "removeMember": remove,
+        "createBackup": backup,
+    }
+    read = require_identity(node, roles=ANY_ROLE)
+    mutate = require_identity(node, roles=OPERATOR_ONLY)
+    app = web.Application(middlewares=[_errors_as_contract])
+    for route in ROUTES:
+        guard = mutate if route.operator_only else read
+        app.router.add_route(route.method, route.path, guard(handlers[route.operation]))
     return app
+
+
+@web.middleware
+async def _errors_as_contract(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every error answer has an :class:`ErrorResponse` body, including the router's own 404/405
+    and the certificate checks' 401/403."""
+    try:
+        return await handler(request)
+    except AdminError:
+        raise
+    except web.HTTPException as error:
+        if error.status_code < 400:
+            raise
+        codes = {401: "unauthenticated", 403: "forbidden", 404: "notFound", 405: "methodNotAllowed"}
+        raise AdminError(
+            error.status_code, codes.get(error.status_code, "error"), error.text or error.reason
+        ) from None

@@ -3,11 +3,17 @@
 Everything runs on one event loop in one :class:`asyncio.TaskGroup`: the Raft Ready loop, the
 ticker, one outbound link per peer, the peer, client, admin, probe and metrics servers, and the
 TLS file watcher. Certificates reload in place; nothing here restarts the process.
+
+State digests are recorded at deterministic indexes and snapshots are serialised in forked
+children (:mod:`hive_runtime.node.digests`), so neither stalls the loop; the loop's own lag is a
+metric (:mod:`hive_runtime.node.loop_lag`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import importlib.metadata
 import logging
 import random
 import signal
@@ -26,11 +32,14 @@ from hive_runtime.identity import Role
 from hive_runtime.node.admin import admin_app
 from hive_runtime.node.audit_seal import AuditSealer
 from hive_runtime.node.client_api import ClientService
+from hive_runtime.node.digests import Capture, CaptureDone, DigestLog, ForkedCapture
 from hive_runtime.node.driver import RaftDriver
 from hive_runtime.node.durable import DurableRaftStorage
 from hive_runtime.node.http import ReloadingServerContext, metrics_app, probe_app, start_site
+from hive_runtime.node.loop_lag import LoopLagMonitor
 from hive_runtime.node.metrics import NodeMetrics
 from hive_runtime.node.state import NodeStateMachine
+from hive_runtime.node.transfers import TransferTracker
 from hive_runtime.platform import freeze_after_warmup, pin_current_thread, thread_pool_off_pinned_core
 from hive_runtime.secretfiles import SecretFiles
 from hive_runtime.storage import StorageMetrics
@@ -49,6 +58,14 @@ from hive_runtime.transport import (
 log = logging.getLogger(__name__)
 
 
+def build_version() -> str:
+    """The version of the installed ``hive`` package (what this process runs)."""
+    try:
+        return importlib.metadata.version("hive")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree, not installed
+        return __version__
+
+
 class RuntimeNode:
     """One replica: construct, then ``await node.run()`` (or use :func:`serve`)."""
 
@@ -58,10 +75,13 @@ class RuntimeNode:
         *,
         rng: random.Random | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
-        self.version = config.version or __version__
+        self.build_version = build_version()
+        self.version = config.version or self.build_version
         self._sleep = sleep
+        self._wall = wall_clock
         self.registry = CollectorRegistry()
         self.metrics = NodeMetrics(self.registry)
         self.transport_metrics = TransportMetrics(self.registry)
@@ -81,6 +101,11 @@ class RuntimeNode:
             checkpoint_every=config.audit_checkpoint_every,
             checkpoint_interval_ms=config.audit_checkpoint_interval_ms,
         )
+        self.digests = DigestLog(interval=config.digests.interval, window=config.digests.window)
+        self.capture = ForkedCapture(self.state.snapshot)
+        restored = self.storage.snapshot()
+        if restored.meta.index > 0:  # the state starts from this snapshot: its digest is known now
+            self.digests.record(restored.meta.index, hashlib.sha256(restored.data).hexdigest(), "snapshot")
         timing = config.raft
         self.output = OutputCoalescer()
         self.driver = RaftDriver(
@@ -99,6 +124,10 @@ class RuntimeNode:
             keep_entries=timing.keep_entries,
             on_fsync=self.metrics.fsync_latency.observe,
             after_apply=self._drain_audit,
+            capture_every=config.digests.interval,
+            on_capture_point=self._capture_digest,
+            on_snapshot_restored=self._snapshot_installed,
+            snapshot_capture=self._capture_snapshot,
         )
         self.audit_writer = self._open_audit_trail()
         self.secrets = (
@@ -142,11 +171,20 @@ class RuntimeNode:
             handshake_timeout=config.transport.handshake_timeout_seconds,
             coalescer=self.output,
         )
-        self.started_at = time.time()
+        self.started_at = self._wall()
+        self.transfers = TransferTracker(
+            give_up_after=10 * timing.election_ticks * timing.tick_ms / 1000, clock=self._wall
+        )
+        self.last_heard: dict[int, float] = {}  # member -> wall time of its last Raft message
+        self.loop_lag = LoopLagMonitor(self.registry)
         self.bound: dict[str, tuple[str, int]] = {}
         self.ready_event = asyncio.Event()
-        self.pinning: dict[str, Any] = {"pinned": False, "cpuset": None, "core": None}
-        self.digests: dict[int, str] = {}
+        self.pinning: dict[str, Any] = {
+            "pinned": False,
+            "cpuset": None,
+            "core": None,
+            "reason": "not started",
+        }
         self._runners: list[web.AppRunner] = []
 
     # -- audit trail --------------------------------------------------------------------------------
@@ -167,13 +205,51 @@ class RuntimeNode:
             self.audit_writer.flush(fsync=False)
 
     # -- digests and leadership ---------------------------------------------------------------------
-    def record_digest(self) -> str:
-        """Digest of the applied state, remembered by index (the canary compares at equal indexes)."""
-        digest = self.state.digest()
-        self.digests[self.driver.applied_index] = digest
-        while len(self.digests) > 64:
-            del self.digests[min(self.digests)]
-        return digest
+    def _capture_digest(self, index: int) -> None:
+        """The driver just applied ``index``, a multiple of the digest interval: capture it now."""
+
+        def done(capture: Capture | None, error: BaseException | None) -> None:
+            if capture is None:
+                log.warning("node %s: no digest at %s: %s", self.config.member_name, index, error)
+                return
+            self._captured(capture)
+            self.digests.record(index, capture.digest, "interval")
+
+        if not self.capture.start(index, keep_bytes=False, done=done):
+            self.metrics.digests_skipped.inc()
+            log.warning("node %s: digest at %s skipped (captures busy)", self.config.member_name, index)
+
+    def _capture_snapshot(self, index: int, saved: Callable[[int, bytes | None], None]) -> bool:
+        def done(capture: Capture | None, error: BaseException | None) -> None:
+            if capture is None:
+                log.warning("node %s: snapshot at %s failed: %s", self.config.member_name, index, error)
+                saved(index, None)
+                return
+            self._captured(capture)
+            self.digests.record(index, capture.digest, "snapshot")
+            saved(index, capture.data)
+
+        return self.capture.start(index, keep_bytes=True, done=done)
+
+    def capture_state(self, done: CaptureDone) -> bool:
+        """Serialise the applied state as of now in the background (backups)."""
+        return self.capture.start(self.driver.applied_index, keep_bytes=True, done=done)
+
+    def _captured(self, capture: Capture) -> None:
+        self.metrics.capture_fork_seconds.observe(capture.fork_seconds)
+        self.metrics.capture_seconds.observe(capture.child_seconds)
+
+    def _snapshot_installed(self, index: int, data: bytes) -> None:
+        """A snapshot from the leader replaced the state: its bytes are the state's serialisation,
+        so their SHA-256 is the digest at ``index`` (hashed on a worker thread)."""
+        hashing = asyncio.get_running_loop().run_in_executor(None, _sha256_hex, data)
+        hashing.add_done_callback(
+            lambda future: (
+                self.digests.record(index, future.result(), "snapshot")
+                if not future.cancelled() and future.exception() is None
+                else None
+            )
+        )
 
     def best_transfer_target(self) -> int | None:
         """The voter (other than this leader) with the highest match index."""
@@ -219,7 +295,9 @@ class RuntimeNode:
         self._link(message.to).send(Frame("raft", message.to_wire()))
 
     async def _on_raft_frame(self, connection: FrameConnection, frame: Frame) -> None:
-        self.driver.step(raft.Message.from_wire(frame.payload))
+        message = raft.Message.from_wire(frame.payload)
+        self.last_heard[message.sender] = self._wall()
+        self.driver.step(message)
         if not connection.has_buffered_frames:
             self.driver.run_now()
 
@@ -229,6 +307,11 @@ class RuntimeNode:
         while True:
             await self._sleep(interval)
             self.driver.tick()
+            self.transfers.observe(
+                is_leader=self.driver.is_leader,
+                leader_id=self.driver.leader_id,
+                transferee=self.driver.node.lead_transferee,
+            )
 
     async def _refresh_metrics(self) -> None:
         while True:
@@ -308,10 +391,12 @@ class RuntimeNode:
                 group.create_task(self._refresh_metrics())
                 group.create_task(self.audit_sealer.run())
                 group.create_task(self._freeze_after_warmup())
+                group.create_task(self.loop_lag.run())
         finally:
             await self.close()
 
     async def close(self) -> None:
+        self.capture.close()
         for task in self._link_tasks.values():
             task.cancel()
         await asyncio.gather(*self._link_tasks.values(), return_exceptions=True)
@@ -335,3 +420,7 @@ async def serve(config: RuntimeConfig) -> None:
         await runner
     except asyncio.CancelledError:
         log.info("node %s stopped", config.member_name)
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

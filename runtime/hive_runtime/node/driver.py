@@ -17,6 +17,11 @@ fsync is inline: the loop does nothing else meanwhile.
 Proposals are answered by index and term: if the entry applied at that index is not the one
 proposed (leadership changed and the log was overwritten), or this node stops being leader
 first, the proposer gets :class:`OutcomeUnknown` and retries idempotently.
+
+Two hooks keep state serialisation off the loop: ``on_capture_point`` runs right after every
+``capture_every``-th index is applied (the node records the digest of the state at exactly that
+index), and a ``snapshot_capture`` serialises snapshots in the background; the snapshot is saved
+when its bytes arrive, at the index it was started at.
 """
 
 from __future__ import annotations
@@ -65,6 +70,11 @@ class DriverStats:
 Resolve = Callable[[bytes | None, BaseException | None], None]
 """How a proposer hears its outcome: ``(outcome, None)`` once applied, or ``(None, error)``."""
 
+SnapshotCapture = Callable[[int, Callable[[int, bytes | None], None]], bool]
+"""``capture(index, done)``: start serialising the state as of now (applied ``index``) off the
+loop and call ``done(index, data)`` on the loop later (``data`` None on failure); False when it
+cannot start now. Without one, the driver serialises snapshots inline."""
+
 
 class RaftDriver:
     """Owns one :class:`~hive_runtime.raft.RaftNode` and runs its Ready loop on the event loop."""
@@ -84,6 +94,10 @@ class RaftDriver:
         batch_max_items: int = 1024,
         batch_max_bytes: int = 1 << 20,
         after_apply: Callable[[], None] | None = None,
+        capture_every: int = 0,
+        on_capture_point: Callable[[int], None] | None = None,
+        on_snapshot_restored: Callable[[int, bytes], None] | None = None,
+        snapshot_capture: SnapshotCapture | None = None,
     ) -> None:
         self.storage = storage
         self.state = state
@@ -95,6 +109,11 @@ class RaftDriver:
         self.batch_max_items = batch_max_items
         self.batch_max_bytes = batch_max_bytes
         self._after_apply = after_apply
+        self._capture_every = capture_every if on_capture_point is not None else 0
+        self._on_capture_point = on_capture_point if on_capture_point is not None else _ignore_index
+        self._on_snapshot_restored = on_snapshot_restored
+        self._snapshot_capture = snapshot_capture
+        self._snapshot_in_flight: int | None = None
         snapshot = storage.snapshot()
         if snapshot.meta.index > 0:
             state.restore(snapshot.data)
@@ -275,6 +294,8 @@ class RaftDriver:
             self.applied_index = ready.snapshot.meta.index
             self.snapshot_index = ready.snapshot.meta.index
             self._fail_pending_through(ready.snapshot.meta.index)
+            if self._on_snapshot_restored is not None:
+                self._on_snapshot_restored(ready.snapshot.meta.index, ready.snapshot.data)
         for entry in ready.committed_entries:
             self._apply(entry)
         if ready.committed_entries and self._after_apply is not None:
@@ -298,6 +319,8 @@ class RaftDriver:
                 outcomes = [b""]
         self.applied_index = entry.index
         self.stats.entries_applied += 1
+        if self._capture_every and entry.index % self._capture_every == 0:
+            self._on_capture_point(entry.index)  # the state as of exactly this index
         pending = self._pending.pop(entry.index, None)
         if pending is None:
             return
@@ -354,7 +377,28 @@ class RaftDriver:
     def _maybe_snapshot(self) -> None:
         if self.applied_index - self.snapshot_index < self.snapshot_every:
             return
-        self.take_snapshot()
+        if self._snapshot_capture is None:
+            self.take_snapshot()
+        elif self._snapshot_in_flight is None:
+            index = self.applied_index
+            if self._snapshot_capture(index, self._snapshot_captured):
+                self._snapshot_in_flight = index
+
+    def _snapshot_captured(self, index: int, data: bytes | None) -> None:
+        """A snapshot capture started at ``index`` finished (``data`` None: it failed; the next
+        Ready retries). Saved unless a snapshot installed from the leader meanwhile covers it."""
+        self._snapshot_in_flight = None
+        if data is None or index <= self.snapshot_index or self.fatal is not None:
+            return
+        try:
+            self.storage.save_snapshot(
+                index=index, conf_state=self.conf_at(index), data=data, keep_entries=self.keep_entries
+            )
+        except BaseException as error:
+            self._stop(error)
+            return
+        self.snapshot_index = index
+        self.stats.snapshots_taken += 1
 
     def take_snapshot(self) -> None:
         """Snapshot the applied state now and compact the log behind it."""
@@ -407,6 +451,10 @@ def _group(
 
 
 def _nothing() -> None:
+    pass
+
+
+def _ignore_index(_: int) -> None:
     pass
 
 

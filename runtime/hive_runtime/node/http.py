@@ -47,6 +47,7 @@ def metrics_app(node: RuntimeNode) -> web.Application:
     async def metrics(_: web.Request) -> web.Response:
         node.refresh_metrics()
         body = generate_latest(node.registry)
+        node.loop_lag.scraped()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()

@@ -61,6 +61,23 @@ class NodeMetrics:
         self.pinned_core = Gauge(
             "hive_pinned_core", "Core the hot thread is pinned to; -1 when unpinned", registry=registry
         )
+        self.capture_fork_seconds = Histogram(
+            "hive_state_capture_fork_seconds",
+            "Time the event loop spent in fork() to capture the state (digests, snapshots, backups)",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.capture_seconds = Histogram(
+            "hive_state_capture_seconds",
+            "Fork to result of a background state capture (serialise and hash in the child)",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=registry,
+        )
+        self.digests_skipped = Counter(
+            "hive_digests_skipped",
+            "Digest points not recorded because the background captures were all busy",
+            registry=registry,
+        )
         self.client_requests = Counter(
             "hive_client_requests",
             "Client requests by kind and result",

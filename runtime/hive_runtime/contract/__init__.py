@@ -1,0 +1,57 @@
+"""The admin contract, v1: one typed module set shared by the runtime (server) and the operator
+(client). Models in :mod:`.models`, endpoints in :mod:`.routes`, the OpenAPI document in
+:mod:`.openapi`, the async mutual-TLS client in :mod:`.client`."""
+
+from hive_runtime.contract.models import (
+    CONTRACT_VERSION,
+    AddLearnerRequest,
+    BackupRequest,
+    BackupResponse,
+    CertificateInfo,
+    CpuPlacement,
+    DigestQuery,
+    DigestRecord,
+    DigestResponse,
+    EmptyRequest,
+    ErrorResponse,
+    LeadershipTransfer,
+    Member,
+    MemberRole,
+    MembershipResponse,
+    NodeRole,
+    PendingMembershipChange,
+    SnapshotFormat,
+    StatusResponse,
+    TransferOutcome,
+    TransferRequest,
+    TransferResponse,
+)
+from hive_runtime.contract.routes import ROUTES, ROUTES_BY_OPERATION, Route
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "ROUTES",
+    "ROUTES_BY_OPERATION",
+    "AddLearnerRequest",
+    "BackupRequest",
+    "BackupResponse",
+    "CertificateInfo",
+    "CpuPlacement",
+    "DigestQuery",
+    "DigestRecord",
+    "DigestResponse",
+    "EmptyRequest",
+    "ErrorResponse",
+    "LeadershipTransfer",
+    "Member",
+    "MemberRole",
+    "MembershipResponse",
+    "NodeRole",
+    "PendingMembershipChange",
+    "Route",
+    "SnapshotFormat",
+    "StatusResponse",
+    "TransferOutcome",
+    "TransferRequest",
+    "TransferResponse",
+]
