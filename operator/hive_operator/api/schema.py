@@ -3,7 +3,9 @@
 Kubernetes wants every schema inline (no ``$ref``), no ``title``/``additionalProperties: false``
 beside ``properties``, no ``anyOf`` with ``null`` for optional fields (absence is optional), and
 defaults written out so that the API server fills them in. A nested object whose model has its own
-defaults gets ``default: {}``, so the API server applies the nested defaults exactly as pydantic does.
+defaults gets that model's default instance written out in full (not ``{}``): the API server checks
+every CEL rule against each default when the CRD is created, and a rule that reads a field an
+empty default lacks would make the real API server refuse the whole CRD.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class StructuralSchemaGenerator(GenerateJsonSchema):
         if factory is not None and not schema.get("default_factory_takes_data"):
             value = factory()  # type: ignore[call-arg]
             if isinstance(value, BaseModel):
-                return {}
+                return value.model_dump(mode="json", by_alias=True, exclude_none=True)
             return value
         return schema.get("default", NoDefault)
 
