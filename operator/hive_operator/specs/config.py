@@ -1,0 +1,113 @@
+"""The runtime configuration of each pod, rendered into one ConfigMap (one key per pod).
+
+A StatefulSet gives all pods one template, but each runtime needs its own ``node_id``, name and
+certificate paths, so the ConfigMap holds ``<pod>.yaml`` per ordinal and the container reads
+``$(POD_NAME).yaml``. The file holds paths only, never secret material: certificates, keys and
+user Secrets are mounted files the runtime reloads in place. Node ids are ``ordinal + 1``, which
+is the runtime's own default naming (``<cluster>-<node_id - 1>``).
+
+Bootstrap or join is decided per ordinal by :class:`Membership`. Today's runtime expresses both
+through ``initial_members`` (a node listed there bootstraps with that voter set; a node not
+listed waits to be added as a learner); when the runtime gains its explicit bootstrap/join
+field, :func:`_membership_section` is the one place to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from hive_operator.api import HiveCluster
+from hive_operator.specs.meta import (
+    AUDIT_DIR,
+    BACKUP_KEY_DIR,
+    BACKUP_KEY_FILE,
+    DATA_DIR,
+    PORTS,
+    SECRETS_DIR,
+    TLS_DIR,
+    metadata,
+    names_of,
+)
+
+
+@dataclass(frozen=True)
+class Membership:
+    """Which ordinals bootstrap a brand-new cluster; every other ordinal joins an existing one."""
+
+    bootstrap_ordinals: tuple[int, ...]
+
+    @classmethod
+    def new_cluster(cls, replicas: int) -> Membership:
+        """A brand-new cluster: ordinals ``0..replicas-1`` are its initial voters."""
+        return cls(bootstrap_ordinals=tuple(range(replicas)))
+
+    def bootstraps(self, ordinal: int) -> bool:
+        return ordinal in self.bootstrap_ordinals
+
+
+def _member_address(cluster: HiveCluster, ordinal: int, port: str) -> str:
+    names = names_of(cluster)
+    return f"{names.pod(ordinal)}.{names.peer_service}.{names.namespace}.svc:{PORTS[port]}"
+
+
+def _membership_section(cluster: HiveCluster, membership: Membership) -> dict[str, Any]:
+    names = names_of(cluster)
+    return {
+        "initial_members": [
+            {
+                "id": ordinal + 1,
+                "name": names.pod(ordinal),
+                "peer": _member_address(cluster, ordinal, "peer"),
+                "client": _member_address(cluster, ordinal, "client"),
+            }
+            for ordinal in membership.bootstrap_ordinals
+        ],
+        "member_template": {
+            "peer": f"{{name}}.{names.peer_service}.{{namespace}}.svc:{PORTS['peer']}",
+            "client": f"{{name}}.{names.peer_service}.{{namespace}}.svc:{PORTS['client']}",
+        },
+    }
+
+
+def runtime_config(cluster: HiveCluster, ordinal: int, membership: Membership) -> dict[str, Any]:
+    """The configuration document of pod ``<cluster>-<ordinal>`` (``hive_runtime.config`` schema).
+
+    Listen addresses are left at their defaults here: the container binds its pod IP through
+    ``--set listen.<port>=$(POD_IP):<port>`` (the IP is known only once the pod exists).
+    """
+    names = names_of(cluster)
+    pod = names.pod(ordinal)
+    document: dict[str, Any] = {
+        "node_id": ordinal + 1,
+        "namespace": names.namespace,
+        "cluster": names.cluster,
+        "name": pod,
+        **_membership_section(cluster, membership),
+        "data_dir": DATA_DIR,
+        "tls": {"ca": f"{TLS_DIR}/ca.crt", "cert": f"{TLS_DIR}/{pod}.crt", "key": f"{TLS_DIR}/{pod}.key"},
+        "secrets_dir": SECRETS_DIR,
+        "audit_key_file": f"{AUDIT_DIR}/{pod}.key",
+        "cpu": {"pin": "auto" if cluster.spec.cpu_isolation.exclusive_cores else "off"},
+    }
+    if cluster.spec.backup is not None:
+        document["backup_key_file"] = f"{BACKUP_KEY_DIR}/{BACKUP_KEY_FILE}"
+    return document
+
+
+def config_map(cluster: HiveCluster, *, pods: int, membership: Membership) -> dict[str, Any]:
+    """The ConfigMap holding every pod's configuration, ``<pod>.yaml`` per ordinal."""
+    names = names_of(cluster)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(cluster, names.config_map, "config"),
+        "data": {
+            f"{names.pod(ordinal)}.yaml": yaml.safe_dump(
+                runtime_config(cluster, ordinal, membership), sort_keys=False
+            )
+            for ordinal in range(pods)
+        },
+    }
