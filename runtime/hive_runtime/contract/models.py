@@ -155,8 +155,10 @@ class DigestQuery(ContractModel):
     the most recent recorded digest."""
 
     model_config = ConfigDict(strict=False)  # query values arrive as text
-    index: Index | None = None
-    at_least: Index | None = None
+    index: Index | None = Field(default=None, description="exactly this index (not with atLeast)")
+    at_least: Index | None = Field(
+        default=None, description="the first recorded at or after (not with index)"
+    )
 
 
 class DigestResponse(Versioned, DigestRecord):

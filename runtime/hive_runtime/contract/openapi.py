@@ -75,8 +75,9 @@ def build_document() -> dict[str, Any]:
         if parameters:
             operation["parameters"] = parameters
         if route.request is not None:
+            required = any(field.is_required() for field in route.request.model_fields.values())
             operation["requestBody"] = {
-                "required": False,
+                "required": required,  # an empty body stands for {}
                 "content": {
                     "application/json": {"schema": {"$ref": _REF.format(model=route.request.__name__)}}
                 },

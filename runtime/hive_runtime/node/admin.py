@@ -272,23 +272,32 @@ def admin_app(node: RuntimeNode) -> web.Application:
         body = await _body(request, AddLearnerRequest)
         return await change_membership(raft.ConfChange(raft.ConfChangeKind.ADD_LEARNER, body.id))
 
+    def _refuse_unless_leader() -> None:
+        if not node.driver.is_leader:
+            raise _not_leader(node, NotLeader(node.driver.leader_id))
+
     async def promote(request: web.Request) -> web.Response:
         member = _member_id(request)
         await _body(request, EmptyRequest)
+        _refuse_unless_leader()
         status = node.driver.status()
-        if node.driver.is_leader and member in status.conf_state.learners:
-            behind = status.last_index - status.match_index.get(member, 0)
-            if behind > node.config.ready_max_lag_entries:
-                raise AdminError(
-                    409,
-                    "notCaughtUp",
-                    f"learner {member} is {behind} entries behind; promote it once caught up",
-                )
+        if member not in status.conf_state.learners:  # ADD_VOTER of a stranger would add a voter
+            raise AdminError(409, "notLearner", f"node {member} is not a learner of this cluster")
+        behind = status.last_index - status.match_index.get(member, 0)
+        if behind > node.config.ready_max_lag_entries:
+            message = f"learner {member} is {behind} entries behind; promote it once caught up"
+            raise AdminError(409, "notCaughtUp", message)
         return await change_membership(raft.ConfChange(raft.ConfChangeKind.ADD_VOTER, member))
 
     async def remove(request: web.Request) -> web.Response:
         member = _member_id(request)
         await _body(request, EmptyRequest)
+        _refuse_unless_leader()
+        conf = node.driver.status().conf_state
+        if member not in conf.members:
+            raise AdminError(409, "notMember", f"node {member} is not a member of this cluster")
+        if conf.voters == {member}:
+            raise AdminError(409, "lastVoter", f"node {member} is the only voter; the cluster would stop")
         return await change_membership(raft.ConfChange(raft.ConfChangeKind.REMOVE, member))
 
     async def backup(request: web.Request) -> web.Response:

@@ -1,0 +1,128 @@
+"""Fuzz the admin API of a real node from its checked-in OpenAPI document (schemathesis).
+
+Invalid requests (schemathesis's negative mode: wrong types, unknown fields, out-of-range ids,
+bad query values) must all be refused with a 4xx that follows the document and change nothing;
+valid reads must answer what the document says; a trader certificate may read but never mutate.
+Bounded: a few dozen examples per operation, well under a minute together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from hive_cli.local.cluster import LocalCluster
+from hive_cli.local.material import TlsFileSet
+
+DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "admin-openapi.json"
+EXAMPLES = 40
+BOUNDED = {"deadline": None, "suppress_health_check": list(HealthCheck), "database": None}
+MUTATING = ("transferLeadership", "addLearner", "promoteLearner", "removeMember", "createBackup")
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(tmp_path_factory.mktemp("fuzz"), replicas=1, digest_interval=5)
+    cluster.start_all()
+
+    async def warm() -> None:
+        await cluster.wait_ready(within=60)
+        async with cluster.client() as client:
+            for value in range(12):
+                await client.put("k", value)
+
+    asyncio.run(warm())
+    yield cluster
+    cluster.stop_all(grace=2)
+
+
+def _session(cluster: LocalCluster, files: TlsFileSet) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override the cluster CA below
+    session.cert = (str(files.cert), str(files.key))
+    session.verify = str(files.ca)  # the node certificate names its IP address
+    return session
+
+
+def _observed(cluster: LocalCluster, session: requests.Session) -> tuple[Any, ...]:
+    status = session.get(f"https://{cluster.host(1)}:{cluster.ports['admin']}/status", timeout=10).json()
+    members = tuple((member["id"], member["role"]) for member in status["members"])
+    return status["term"], status["appliedIndex"], status["latestDigest"]["digest"], members
+
+
+def _schema() -> Any:
+    return schemathesis.openapi.from_dict(json.loads(DOCUMENT.read_text()))
+
+
+@pytest.mark.parametrize("operation_id", ["getDigest", *MUTATING])  # GET /status takes no input
+def test_invalid_requests_are_refused_and_change_nothing(node: LocalCluster, operation_id: str) -> None:
+    session = _session(node, node.operator_tls_files)
+    base_url = f"https://{node.host(1)}:{node.ports['admin']}"
+    before = _observed(node, session)
+    operation = _schema().find_operation_by_id(operation_id)
+    answers: list[int] = []
+
+    @settings(max_examples=EXAMPLES, **BOUNDED)
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    def fuzz(case: Any) -> None:
+        response = case.call(base_url=base_url, session=session, timeout=10, verify=session.verify)
+        answers.append(response.status_code)
+        assert 400 <= response.status_code < 500, (case.as_curl_command(), response.text)
+        case.validate_response(response)  # status, content type and body as the document says
+
+    fuzz()
+    assert answers and node.is_running(1), node.log_tail(1)
+    assert _observed(node, session) == before
+
+
+def test_valid_reads_answer_as_documented_and_traders_cannot_mutate(node: LocalCluster) -> None:
+    base_url = f"https://{node.host(1)}:{node.ports['admin']}"
+    operator = _session(node, node.operator_tls_files)
+    trader = _session(node, node.client_tls_files)
+    before = _observed(node, operator)
+    schema = _schema()
+
+    for operation_id in ("getStatus", "getDigest"):
+        operation = schema.find_operation_by_id(operation_id)
+
+        @settings(
+            max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
+        @given(case=operation.as_strategy())
+        def reads(case: Any) -> None:
+            response = case.call(base_url=base_url, session=operator, timeout=10, verify=operator.verify)
+            assert response.status_code in (200, 400, 404), response.text
+            if response.status_code == 400:  # only "index and atLeast together", which OpenAPI
+                assert "not both" in response.text  # parameters cannot express
+            case.validate_response(response, excluded_checks=[positive_data_acceptance])
+
+        reads()
+
+    for operation_id in (
+        "transferLeadership",
+        "addLearner",
+        "promoteLearner",
+        "removeMember",
+        "createBackup",
+    ):
+        operation = schema.find_operation_by_id(operation_id)
+
+        @settings(max_examples=10, **BOUNDED)
+        @given(case=operation.as_strategy())
+        def mutations(case: Any) -> None:
+            response = case.call(base_url=base_url, session=trader, timeout=10, verify=trader.verify)
+            assert response.status_code == 403, response.text
+            case.validate_response(response)
+
+        mutations()
+    assert _observed(node, operator) == before
