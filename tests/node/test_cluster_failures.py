@@ -14,10 +14,13 @@ import signal
 import time
 from collections.abc import Callable
 
+import aiohttp
+
 from hive_cli.local.cluster import LocalCluster
 from hive_runtime.client import ClientError, OutcomeUnknownError
 from hive_runtime.linearizability import CheckOutcome, Operation, OpKind, check_history
-from hive_runtime.storage.record import LogEntry, encode_record
+from hive_runtime.storage.record import DecodedRecord, LogEntry, decode_record, encode_record
+from hive_runtime.storage.segment import scan_segment
 
 KEYS = ("a", "b", "c")
 
@@ -151,6 +154,9 @@ async def test_whole_cluster_restart_comes_back_to_the_same_digest(
 async def test_torn_wal_tail_is_truncated_and_the_node_rejoins(
     make_cluster: Callable[..., LocalCluster],
 ) -> None:
+    """A crash tore the next record in half: its first half lies in the preallocated zeros right
+    after the last record. Recovery cuts exactly there, counts only the half record in
+    ``hive_wal_torn_tail_bytes`` (not the zeros around it), and the node rejoins."""
     cluster = make_cluster()
     cluster.start_all()
     leader = await cluster.wait_ready(within=60)
@@ -159,15 +165,48 @@ async def test_torn_wal_tail_is_truncated_and_the_node_rejoins(
             await client.put("k", value)
     follower = next(node for node in cluster.nodes if node != leader)
     cluster.kill(follower, sig=signal.SIGKILL)
-    segments = sorted((cluster.nodes[follower].data_dir / "raft" / "wal").glob("*"))
+    segments = sorted((cluster.nodes[follower].data_dir / "raft" / "wal").glob("*.wal"))
     assert segments, "the follower has WAL segments"
-    torn = encode_record(LogEntry(index=10_000, term=1, data=b"\x00" + os.urandom(200)))
-    with open(segments[-1], "ab") as handle:  # noqa: ASYNC230 - the node is down; nothing to wait for
-        handle.write(torn[: len(torn) // 2])  # the first half of a record: a write torn by the crash
+    segment = segments[-1]
+    raw = segment.read_bytes()
+    scan = scan_segment(raw, path=segment, expected_first_index=None, is_last=True)
+    cut = scan.valid_end  # the record boundary after the last record
+    assert scan.torn_bytes == 0 and scan.entries
+    assert len(raw) - cut >= 4096 and raw[cut:] == bytes(len(raw) - cut), "preallocated zeros follow"
+    next_index = scan.entries[-1].index + 1
+    term = scan.entries[-1].term
+    torn = encode_record(LogEntry(index=next_index, term=term, data=b"\x00" + os.urandom(200)))
+    half = torn[: len(torn) // 2]
+    with open(segment, "r+b") as handle:  # noqa: ASYNC230 - the node is down; nothing to wait for
+        handle.seek(cut)
+        handle.write(half)  # over the zeros, at the boundary: the file keeps its preallocated length
+    assert segment.stat().st_size == len(raw)
     cluster.start(follower)
+    await cluster.wait_ready(within=60)
+    metrics = await _metrics_text(cluster, follower)
+    # The half record up to its last non-zero byte; the preallocated zeros after it do not count.
+    assert _sample(metrics, "hive_wal_torn_tail_bytes_total") == len(half.rstrip(b"\0"))
     async with cluster.client() as client:
         await client.put("k", 1000)
-    await cluster.wait_ready(within=60)
     assert len(await _digests_when_converged(cluster)) == 1
     code, status = await cluster.admin(follower, "GET", "/status")
     assert code == 200 and status["appliedIndex"] >= 31
+    # The entry that was torn came again from the leader and now sits exactly at the cut point.
+    after = segment.read_bytes()
+    decoded = decode_record(after, cut)
+    assert isinstance(decoded, DecodedRecord), f"no valid record at the cut point {cut}: {decoded}"
+    assert decoded.entry.index == next_index
+    assert after[:cut] == raw[:cut], "nothing before the cut point changed"
+
+
+async def _metrics_text(cluster: LocalCluster, node_id: int) -> str:
+    url = f"http://{cluster.host(node_id)}:{cluster.ports['metrics']}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return await response.text()
+
+
+def _sample(metrics: str, name: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} is not exported")

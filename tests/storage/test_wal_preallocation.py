@@ -231,8 +231,12 @@ def test_half_written_record_over_preallocated_zeros_is_truncated_and_counted(
     registry = CollectorRegistry()
     reopened = WriteAheadLog(tmp_path, preallocate_bytes=CHUNK, metrics=StorageMetrics(registry))
     assert reopened.last_index() == 20
-    assert reopened.recovery.torn_bytes_truncated == len(record)  # the record, not the zeros after it
-    assert metric_value(registry, "hive_wal_torn_tail_bytes_total") == len(record)
+    # What the crash left of entry 21, not the preallocated zeros the rest of its record would
+    # have covered: up to its last non-zero byte (12 bytes written, the last 3 of them zeros).
+    written = len(record[:12].rstrip(b"\0"))
+    assert written == 9
+    assert reopened.recovery.torn_bytes_truncated == written
+    assert metric_value(registry, "hive_wal_torn_tail_bytes_total") == written
     assert segment.stat().st_size == logical  # truncated with the damage...
     reopened.append(make_entries(21, 1, term=2))
     assert segment.stat().st_size > _logical_size(segment)  # ...and preallocated again by the next append

@@ -50,8 +50,10 @@ class DurableRaftStorage:
         metrics: disk.StorageMetrics | None = None,
         segment_bytes: int | None = None,
         durable: bool = True,
+        file_ops: disk.OsFileOps | None = None,
     ) -> None:
-        options: dict[str, Any] = {"metrics": metrics}
+        """``file_ops`` is the storage layer's seam to the OS (tests pass a power-loss model)."""
+        options: dict[str, Any] = {"metrics": metrics, "file_ops": file_ops}
         if segment_bytes is not None:
             options["segment_bytes"] = segment_bytes
         self.disk = disk.NodeStorage(data_dir, **options)

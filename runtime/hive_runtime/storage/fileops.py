@@ -85,6 +85,29 @@ class OsFileOps:
             os.close(fd)
 
 
+def makedirs_durably(ops: OsFileOps, path: Path) -> None:
+    """Create ``path`` and its missing parents so that a power cut cannot take them away again.
+
+    A new directory's entry lives in its parent, and it is durable only once the parent is
+    fsynced (POSIX; ext4's ordered journal usually hides the difference, other filesystems and
+    power cuts need not). So each parent that gained an entry here is fsynced, top down.
+    """
+    missing: list[Path] = []
+    current = Path(path)
+    while current != current.parent:
+        try:
+            ops.listdir(current)
+            break
+        except FileNotFoundError:
+            missing.append(current)
+            current = current.parent
+    if not missing:
+        return
+    ops.makedirs(path)
+    for created in reversed(missing):
+        ops.fsync_dir(created.parent)
+
+
 def write_file_atomically(ops: OsFileOps, path: Path, data: bytes) -> None:
     """See :func:`_write_file_atomically`; maps OS errors to storage errors.
 

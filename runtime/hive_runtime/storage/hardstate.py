@@ -14,7 +14,7 @@ from pathlib import Path
 import msgpack
 
 from hive_runtime.storage.errors import CorruptLogError, DiskFullError
-from hive_runtime.storage.fileops import OsFileOps, write_file_atomically
+from hive_runtime.storage.fileops import OsFileOps, makedirs_durably, write_file_atomically
 from hive_runtime.storage.metrics import StorageMetrics
 from hive_runtime.storage.record import crc32c
 
@@ -66,13 +66,15 @@ class HardStateFile:
         self.path = Path(directory) / HARD_STATE_FILE
         self._ops = file_ops if file_ops is not None else OsFileOps()
         self.metrics = metrics if metrics is not None else StorageMetrics()
-        self._ops.makedirs(self.path.parent)
+        makedirs_durably(self._ops, self.path.parent)
 
     def load(self) -> HardState:
         """The saved state, or the zero state when none was ever saved."""
-        if not self.path.exists():
+        try:
+            data = self._ops.read_bytes(self.path)
+        except FileNotFoundError:
             return HardState()
-        return decode_hard_state(self._ops.read_bytes(self.path), path=self.path)
+        return decode_hard_state(data, path=self.path)
 
     def save(self, state: HardState) -> None:
         """Durably replace the saved state (returns after the rename is fsynced).

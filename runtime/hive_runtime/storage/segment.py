@@ -146,5 +146,11 @@ def _classify_end(
     if not is_last:
         what = "zero tail" if torn_end == offset else f"{defect.problem} record"
         raise CorruptLogError(f"{path}: {what} at byte {offset} in a sealed segment")
-    scan.torn_bytes = torn_end - offset
-    scan.zero_tail_bytes = len(raw) - torn_end
+    if defect.problem == RecordProblem.TRUNCATED:  # the file ends inside the record: all written
+        scan.torn_bytes = torn_end - offset
+    else:
+        # Count what the interrupted write left, not the preallocated zeros its record would have
+        # covered: up to its last non-zero byte (zeros it wrote at its very end cannot be told
+        # apart from the preallocated ones, so they count as the zero tail).
+        scan.torn_bytes = len(raw[offset:torn_end].rstrip(b"\0"))
+    scan.zero_tail_bytes = len(raw) - offset - scan.torn_bytes

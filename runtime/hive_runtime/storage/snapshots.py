@@ -17,7 +17,7 @@ from typing import Any
 import msgpack
 
 from hive_runtime.storage.errors import DiskFullError, SnapshotCorruptError
-from hive_runtime.storage.fileops import OsFileOps, write_file_atomically
+from hive_runtime.storage.fileops import OsFileOps, makedirs_durably, write_file_atomically
 from hive_runtime.storage.metrics import StorageMetrics
 from hive_runtime.storage.record import crc32c
 
@@ -98,7 +98,7 @@ class SnapshotStore:
         self.keep = keep
         self._ops = file_ops if file_ops is not None else OsFileOps()
         self.metrics = metrics if metrics is not None else StorageMetrics()
-        self._ops.makedirs(self.directory)
+        makedirs_durably(self._ops, self.directory)
         for name in self._ops.listdir(self.directory):
             if name.endswith(".snap.tmp"):  # a write that crashed before its rename
                 self._ops.unlink(self.directory / name)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hive_runtime.storage.errors import CorruptLogError
-from hive_runtime.storage.fileops import OsFileOps
+from hive_runtime.storage.fileops import OsFileOps, makedirs_durably
 from hive_runtime.storage.record import SEGMENT_HEADER
 from hive_runtime.storage.segment import parse_segment_name, scan_segment
 from hive_runtime.storage.segment_preparation import is_prepared_name
@@ -53,7 +53,7 @@ def recover_log(ops: OsFileOps, directory: Path, *, preallocate_bytes: int) -> R
     ``preallocate_bytes`` is the log's setting: with 0, a zero tail is truncated as well.
     Everything repaired is durable when this returns.
     """
-    ops.makedirs(directory)
+    makedirs_durably(ops, directory)
     found = RecoveredLog()
     dir_dirty = False
     for name in ops.listdir(directory):
