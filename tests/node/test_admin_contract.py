@@ -11,6 +11,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from hive_cli.local.cluster import LocalCluster
@@ -82,9 +83,18 @@ async def test_replicas_agree_on_digests_at_equal_indexes_across_restarts_and_sn
         assert compared >= 12
         restarted_again = set(before[follower]) & set(after[follower])
         assert all(before[follower][i] == after[follower][i] for i in restarted_again)
+        for node in cluster.nodes:  # every multiple was captured, none skipped for lack of workers
+            assert await _metric(cluster, node, "hive_digests_skipped_total") == 0, cluster.log_tail(node)
     finally:
         for admin in admins.values():
             await admin.close()
+
+
+async def _metric(cluster: LocalCluster, node: int, name: str) -> float:
+    url = f"http://{cluster.host(node)}:{cluster.ports['metrics']}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
 async def _state(cluster: LocalCluster, node: int) -> tuple[int, int, str]:

@@ -1,0 +1,31 @@
+"""``GET /status`` never serialises or hashes the state: it is built on a real node object whose
+state machine refuses to be serialised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hive_cli.local.cluster import LocalCluster
+from hive_runtime.config import load_config
+from hive_runtime.node.admin import node_status
+from hive_runtime.node.app import RuntimeNode
+from hive_runtime.node.state import NodeStateMachine
+
+
+async def test_status_does_not_serialise_the_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cluster = LocalCluster(tmp_path, replicas=1)
+    node = RuntimeNode(load_config(cluster.nodes[1].config_path))
+    try:
+
+        def refuse(_: NodeStateMachine) -> bytes:
+            raise AssertionError("GET /status serialised the state")
+
+        monkeypatch.setattr(NodeStateMachine, "snapshot", refuse)
+        monkeypatch.setattr(NodeStateMachine, "digest", refuse)
+        status = node_status(node)
+        assert status.node_id == 1 and status.latest_digest is None
+        assert status.secrets == {} and len(status.ca_bundle_fingerprint) == 64
+    finally:
+        node.storage.close()
