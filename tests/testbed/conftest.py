@@ -1,17 +1,18 @@
-"""Fixtures giving tests a running test bed (or, for the fidelity probe, a real cluster) to talk to.
+"""Fixtures giving tests a running real control plane (or, for the fidelity probe, any cluster).
 
-``cluster`` is session-wide: by default it starts the emulator on a loopback port in a background
-thread and writes a kubeconfig; with ``HIVE_FIDELITY_KUBECONFIG=/path/to/kubeconfig`` it points at
-that cluster instead, so the same tests check a real API server. Tests talk HTTP through ``api``
-(raw requests with real auth from the kubeconfig) and run the real binary through ``kubectl``.
-Every test gets its own ``namespace`` so the shared bed stays clean between tests.
+``cluster`` is session-wide: by default it starts the bed (etcd, kube-apiserver,
+kube-controller-manager, kube-scheduler built from Go modules, and the node agent with 3 nodes) in
+a temporary directory; with ``HIVE_FIDELITY_KUBECONFIG=/path/to/kubeconfig`` it points at that
+cluster instead, so the same tests check any real cluster. Missing binaries fail the run (``make
+test`` builds them first); they never make it skip. Tests talk HTTP through ``api`` (raw requests
+with the kubeconfig's credentials) and run the real kubectl through ``kubectl``. Every test gets
+its own ``namespace``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -23,23 +24,21 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
+from hive_testbed import k8sbuild
+from hive_testbed.plane.launcher import Plane, PlaneOptions
 from hive_testbed.rawclient import RawClient
-from hive_testbed.testbed import TestBedThread
 
+REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = Path(__file__).parent / "manifests"
 WIDGETS = "/apis/example.dev/v1"
+KUBECTL = k8sbuild.binary("kubectl")
 
 
 @dataclasses.dataclass
 class Cluster:
     url: str
     kubeconfig: Path
-    emulator: TestBedThread | None  # None when the fidelity probe runs against a real cluster
-
-    def compact(self) -> None:
-        """Make old resourceVersions unusable (emulator: drop history; real: rely on etcd compaction)."""
-        if self.emulator is not None:
-            self.emulator.call(self.emulator.api.store.compact)
+    plane: Plane | None  # None when the fidelity probe runs against another cluster
 
 
 @pytest.fixture(scope="session")
@@ -48,14 +47,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if real:
         configuration = k8s_client.Configuration()
         k8s_config.load_kube_config(config_file=real, client_configuration=configuration)
-        yield Cluster(url=configuration.host, kubeconfig=Path(real), emulator=None)
+        yield Cluster(url=configuration.host, kubeconfig=Path(real), plane=None)
         return
-    workdir = tmp_path_factory.mktemp("testbed")
-    bed = TestBedThread(workdir=workdir, bookmark_interval=0.5).start()
+    if not k8sbuild.is_built():
+        pytest.fail(
+            f"the Kubernetes binaries are not built in {k8sbuild.bin_dir()}: run `make k8s` "
+            "(`make test` does it first)",
+            pytrace=False,
+        )
+    plane = Plane(PlaneOptions(state_dir=tmp_path_factory.mktemp("plane"), nodes=3, crds_dir=REPO / "crds"))
+    plane.up()
     try:
-        yield Cluster(url=bed.url, kubeconfig=bed.kubeconfig, emulator=bed)
+        yield Cluster(url=plane.url, kubeconfig=plane.kubeconfig, plane=plane)
     finally:
-        bed.stop()
+        plane.down()
 
 
 @pytest.fixture(scope="session")
@@ -91,16 +96,18 @@ class Kubectl:
     kubeconfig: Path
     cache_dir: Path
 
+    def _env(self) -> dict[str, str]:
+        return dict(os.environ, KUBECONFIG=str(self.kubeconfig), KUBECACHEDIR=str(self.cache_dir))
+
     def __call__(
-        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 30.0
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60.0
     ) -> subprocess.CompletedProcess[str]:
-        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), KUBECACHEDIR=str(self.cache_dir))
         result = subprocess.run(
-            ["kubectl", *args],
+            [str(KUBECTL), *args],
             input=stdin,
             capture_output=True,
             text=True,
-            env=env,
+            env=self._env(),
             timeout=timeout,
             check=False,
         )
@@ -109,29 +116,32 @@ class Kubectl:
         return result
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        env = dict(os.environ, KUBECONFIG=str(self.kubeconfig), KUBECACHEDIR=str(self.cache_dir))
         return subprocess.Popen(
-            ["kubectl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            [str(KUBECTL), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self._env()
         )
 
 
 @pytest.fixture
 def kubectl(cluster: Cluster, tmp_path: Path) -> Kubectl:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl binary is not installed")
     return Kubectl(cluster.kubeconfig, tmp_path / "kube-cache")
 
 
 @pytest.fixture(scope="session")
 def session_kubectl(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl binary is not installed")
     return Kubectl(cluster.kubeconfig, tmp_path_factory.mktemp("kube-cache"))
 
 
+def wait_for(predicate: Callable[[], object], *, seconds: float = 30.0, what: str = "condition") -> object:
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` otherwise."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not reached within {seconds:.0f} s")
+
+
 @pytest.fixture
-def kubectl_for(tmp_path: Path) -> Callable[[Path], Kubectl]:
-    """kubectl for another test bed (e.g. one with a node agent): ``kubectl_for(bed.kubeconfig)``."""
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl binary is not installed")
-    return lambda kubeconfig: Kubectl(kubeconfig, tmp_path / "kube-cache-other")
+def wait() -> Callable[..., object]:
+    return wait_for

@@ -1,7 +1,7 @@
 """kopf's own machinery against the test bed: create, update and delete with its finalizer, status patches.
 
-kopf relies on what kmock alone lacks: resourceVersion for its JSON-patch ``test`` operations,
-namespaces, list kinds, watch content types and a separate status subresource.
+kopf runs with event posting on and logs in with the bed's admin kubeconfig, as the operator will:
+its finalizer, JSON-patch ``test`` operations and status patches go through the real API server.
 """
 
 from __future__ import annotations
@@ -30,20 +30,24 @@ def wait_until(predicate: Any, seconds: float = 20.0) -> None:
 
 
 @pytest.fixture
-def operator(cluster: Any, namespace: str, widgets: str) -> Iterator[list[str]]:
+def operator(
+    cluster: Any, namespace: str, widgets: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[str]]:
     """A minimal kopf operator for widgets in ``namespace``; yields the names its delete handler saw."""
     registry = kopf.OperatorRegistry()
     deleted: list[str] = []
 
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+
     @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=cluster.url, insecure=True, token="testbed")
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_with_kubeconfig(**kwargs)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.persistence.finalizer = FINALIZER
         settings.watching.server_timeout = 30
-        settings.posting.enabled = False
+        settings.posting.enabled = True
 
     @kopf.on.create("example.dev", "v1", "widgets", registry=registry)
     def created(patch: kopf.Patch, **_: Any) -> None:

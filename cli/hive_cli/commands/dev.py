@@ -1,4 +1,10 @@
-"""``hive dev up`` / ``hive dev down``: a local Docker-free Kubernetes test bed (see docs/testbed.md)."""
+"""``hive dev build|up|down|gomod``: the local test bed, a real Kubernetes control plane on loopback.
+
+``build`` compiles kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and etcd from
+our pinned Go modules into a cache outside the clone (once per machine); ``up`` starts them with
+the node agent and returns when every node is Ready; ``down`` stops what ``up`` started. See
+docs/testbed.md.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +15,24 @@ DEFAULT_STATE = Path(".hive") / "dev"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("dev", help="run the local test bed (Kubernetes API emulator on loopback)")
+    parser = subparsers.add_parser("dev", help="the local test bed: a real Kubernetes control plane on loopback")
     actions = parser.add_subparsers(dest="dev_action", metavar="ACTION")
     actions.required = True
 
-    up = actions.add_parser("up", help="start the test bed; stays up until interrupted")
-    up.add_argument(
-        "--kubeconfig",
-        type=Path,
-        default=None,
-        help="where to write the kubeconfig (default: <state-dir>/kubeconfig)",
-    )
-    up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE, help="pid, log and ready files")
-    up.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
-    up.add_argument("--port", type=int, default=16443, help="API port (0 picks a free one)")
+    build = actions.add_parser("build", help="build the Kubernetes and etcd binaries (skipped when built)")
+    build.add_argument("--force", action="store_true", help="rebuild even when the binaries are current")
+    build.set_defaults(handler=_build)
+
+    gomod = actions.add_parser("gomod", help="regenerate testbed/k8s/go.mod's replace list from k8s.io/kubernetes")
+    gomod.add_argument("--check", action="store_true", help="fail when the committed list is stale")
+    gomod.set_defaults(handler=_gomod)
+
+    up = actions.add_parser("up", help="start the control plane and node agent; returns when nodes are Ready")
+    up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE, help="data, logs, certificates, kubeconfig")
+    up.add_argument("--nodes", type=int, default=3, help="virtual nodes run by the node agent (default 3)")
+    up.add_argument("--port", type=int, default=0, help="kube-apiserver port on 127.0.0.1 (0 picks a free one)")
     up.add_argument("--crds", type=Path, default=Path("crds"), help="directory of CRD manifests to install")
     up.add_argument("--no-crds", action="store_true", help="do not install CRDs")
-    up.add_argument("--no-node", action="store_true", help="do not run the node agent (pods stay Pending)")
     up.add_argument(
         "--image",
         action="append",
@@ -33,62 +40,69 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME=COMMAND",
         help="command for containers of an image without a command ({tag} is the image tag)",
     )
-    up.add_argument("--background", action="store_true", help="detach; stop later with `hive dev down`")
     up.set_defaults(handler=_up)
 
-    down = actions.add_parser("down", help="stop a test bed started with --background")
+    down = actions.add_parser("down", help="stop a test bed started with `hive dev up`")
     down.add_argument("--state-dir", type=Path, default=DEFAULT_STATE)
     down.set_defaults(handler=_down)
 
 
-def _options(args: argparse.Namespace) -> object:
-    from hive_testbed.devserver import DevOptions
+def _build(args: argparse.Namespace) -> int:
+    from hive_testbed import k8sbuild
 
-    if not args.host.startswith("127."):
-        raise SystemExit("the test bed listens on loopback only (127.0.0.0/8)")
-    state_dir = args.state_dir.resolve()
-    return DevOptions(
-        state_dir=state_dir,
-        kubeconfig=(args.kubeconfig or state_dir / "kubeconfig").resolve(),
-        host=args.host,
-        port=args.port,
-        crds_dir=None if args.no_crds else args.crds.resolve(),
-        node=not args.no_node,
-        images=tuple(tuple(spec.split("=", 1)) for spec in args.image if "=" in spec),
-    )
+    return k8sbuild.main(["--force"] if args.force else [])
+
+
+def _gomod(args: argparse.Namespace) -> int:
+    from hive_testbed import k8sbuild
+
+    path = k8sbuild.MODULES / "k8s" / "go.mod"
+    rendered = k8sbuild.render_k8s_gomod(k8sbuild.kubernetes_gomod())
+    current = path.read_text()
+    if k8sbuild.replace_block(rendered) == k8sbuild.replace_block(current):
+        print(f"{path}: replace list matches k8s.io/kubernetes {k8sbuild.KUBERNETES_VERSION}")
+        return 0
+    if args.check:
+        print(f"{path}: replace list is stale; run `hive dev gomod` then `go mod tidy` in testbed/k8s")
+        return 1
+    path.write_text(rendered)
+    print(f"wrote {path}; now run `GOTOOLCHAIN=local go mod tidy` in {path.parent}")
+    return 0
 
 
 def _up(args: argparse.Namespace) -> int:
-    import asyncio
+    from hive_testbed.plane.launcher import Plane, PlaneError, PlaneOptions
 
-    from hive_testbed import devserver
-
-    options = _options(args)
-    assert isinstance(options, devserver.DevOptions)
-    if args.background:
-        info = devserver.start_background(options, devserver.foreground_argv(options))
-        crds = info.get("crds")
-        print(
-            devserver.next_steps(
-                options.kubeconfig, str(info["url"]), list(crds) if isinstance(crds, list) else []
-            )
-        )
-        print(
-            f"running in the background (pid {info['pid']}); "
-            f"stop with: hive dev down --state-dir {options.state_dir}"
-        )
-        return 0
-    asyncio.run(devserver.run_foreground(options))
+    images = tuple(tuple(spec.split("=", 1)) for spec in args.image if "=" in spec)
+    options = PlaneOptions(
+        state_dir=args.state_dir.resolve(),
+        nodes=args.nodes,
+        crds_dir=None if args.no_crds else args.crds.resolve(),
+        apiserver_port=args.port,
+        extra_images=images,  # type: ignore[arg-type]
+    )
+    plane = Plane(options)
+    try:
+        info = plane.up()
+    except PlaneError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(f"Kubernetes control plane ready at {info['url']} in {info['seconds']} s ({args.nodes} nodes)")
+    print(f"  kubeconfig: {info['kubeconfig']}")
+    if info["crds"]:
+        print(f"  installed CRDs: {', '.join(info['crds'])}")
+    print(f"  logs: {plane.layout.logs}")
+    print(f"  export KUBECONFIG={info['kubeconfig']}")
+    print(f"  stop with: hive dev down --state-dir {args.state_dir}")
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
-    from hive_testbed.devserver import DevOptions, stop_background
+    from hive_testbed.plane.launcher import Plane, PlaneOptions
 
-    state_dir = args.state_dir.resolve()
-    options = DevOptions(state_dir=state_dir, kubeconfig=state_dir / "kubeconfig")
-    if stop_background(options):
-        print("test bed stopped")
+    stopped = Plane(PlaneOptions(state_dir=args.state_dir.resolve())).down()
+    if stopped:
+        print(f"stopped {', '.join(stopped)}")
         return 0
-    print(f"no test bed running (no live pid in {options.pid_file})")
+    print(f"no test bed running from {args.state_dir}")
     return 1

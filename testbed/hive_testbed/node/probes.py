@@ -56,23 +56,3 @@ async def run_probe(
     except (TimeoutError, OSError, aiohttp.ClientError, ValueError):
         return False
     return False
-
-
-def field_value(pod: dict[str, Any], path: str, *, pod_ip: str) -> str | None:
-    meta = pod["metadata"]
-    simple = {
-        "metadata.name": meta.get("name"),
-        "metadata.namespace": meta.get("namespace"),
-        "metadata.uid": meta.get("uid"),
-        "spec.nodeName": (pod.get("spec") or {}).get("nodeName"),
-        "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName"),
-        "status.podIP": pod_ip,
-        "status.hostIP": "127.0.0.1",
-    }
-    if path in simple:
-        value = simple[path]
-        return None if value is None else str(value)
-    for prefix, source in (("metadata.labels", "labels"), ("metadata.annotations", "annotations")):
-        if path.startswith(prefix + "['") and path.endswith("']"):
-            return str((meta.get(source) or {}).get(path[len(prefix) + 2 : -2], ""))
-    return None

@@ -1,14 +1,13 @@
-"""Pod volumes as directories and files, as the kubelet lays them out.
+"""Pod volumes as files, laid out as the kubelet does.
 
-emptyDir lives with the pod; a PVC's directory is keyed by namespace and claim name so it survives
-the pod; configMap, secret and projected volumes are files republished atomically (the kubelet's
-``..data`` symlink swap) when the objects change. The hosts file gives every pod the DNS names of
-its peers and of the services in its namespace.
+configMap, secret, projected (with service-account tokens) and downwardAPI volumes are sets of
+files republished atomically (the kubelet's ``..data`` symlink swap) whenever their sources change;
+emptyDir lives with the pod and PVC-backed volumes are the bound PersistentVolume's directory.
+:func:`volume_files` is pure: the node agent fetches the objects and tokens it names.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
 import time
@@ -16,63 +15,130 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from hive_testbed.api.core import ApiCore
+from hive_testbed.node.spec import SpecError, field_value, object_data, resource_value
 
 
-def _source_files(
-    core: ApiCore, namespace: str, source: dict[str, Any], *, secret: bool
-) -> dict[str, bytes] | None:
-    name = source.get("secretName" if secret else "name")
-    obj = core.store.get(("", "secrets" if secret else "configmaps"), namespace, str(name))
-    if obj is None:
-        return None
-    raw: dict[str, bytes] = {}
-    for key, value in (obj.get("data") or {}).items():
-        raw[key] = base64.b64decode(value) if secret else str(value).encode()
-    for key, value in (obj.get("binaryData") or {}).items():
-        raw[key] = base64.b64decode(value)
-    items = source.get("items")
-    if items:
-        return {item["path"]: raw[item["key"]] for item in items if item["key"] in raw}
-    return raw
-
-
-def sync_volume(
-    core: ApiCore, pod: dict[str, Any], volume: dict[str, Any], *, pod_dir: Path, pvc_root: Path
-) -> Path:
-    """Create or refresh one volume; returns the host directory that backs it."""
-    namespace: str = pod["metadata"]["namespace"]
-    name: str = volume["name"]
-    if "persistentVolumeClaim" in volume:
-        path = pvc_root / namespace / str(volume["persistentVolumeClaim"]["claimName"])
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    path = pod_dir / "volumes" / name
-    path.mkdir(parents=True, exist_ok=True)
+def _items(
+    data: dict[str, bytes], items: list[dict[str, Any]] | None, *, what: str, optional: bool
+) -> dict[str, bytes]:
+    if not items:
+        return dict(data)
     files: dict[str, bytes] = {}
-    mode = 0o644
+    for item in items:
+        if item["key"] not in data:
+            if optional:
+                continue
+            raise SpecError(f"{what}: key {item['key']!r} not found")
+        files[item["path"]] = data[item["key"]]
+    return files
+
+
+def _object_files(
+    kind: str,
+    name: str,
+    items: list[dict[str, Any]] | None,
+    optional: bool,
+    objects: dict[tuple[str, str], dict[str, Any] | None],
+) -> dict[str, bytes]:
+    obj = objects.get((kind, name))
+    if obj is None:
+        if optional:
+            return {}
+        raise SpecError(f'{kind} "{name}" not found')
+    return _items(object_data(obj, secret=kind == "secret"), items, what=f"{kind} {name}", optional=optional)
+
+
+def _downward_files(
+    pod: dict[str, Any],
+    items: list[dict[str, Any]],
+    *,
+    pod_ip: str,
+    host_ip: str,
+    allocatable: dict[str, str],
+) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    containers = {c["name"]: c for c in (pod.get("spec") or {}).get("containers") or []}
+    for item in items:
+        if "fieldRef" in item:
+            value = field_value(pod, item["fieldRef"]["fieldPath"], pod_ip=pod_ip, host_ip=host_ip)
+        else:
+            ref = item["resourceFieldRef"]
+            container = containers.get(ref.get("containerName", ""), {})
+            value = resource_value(container, ref["resource"], ref.get("divisor"), allocatable=allocatable)
+        files[item["path"]] = value.encode()
+    return files
+
+
+def volume_files(
+    pod: dict[str, Any],
+    volume: dict[str, Any],
+    *,
+    objects: dict[tuple[str, str], dict[str, Any] | None],
+    tokens: dict[tuple[str, int | None], str],
+    pod_ip: str,
+    host_ip: str,
+    allocatable: dict[str, str],
+) -> tuple[dict[str, bytes], int] | None:
+    """The files of a configMap/secret/projected/downwardAPI volume and their mode, else None.
+    ``tokens`` maps ``(audience, expirationSeconds)`` to a service-account token already requested."""
     if "configMap" in volume:
-        files = _source_files(core, namespace, volume["configMap"], secret=False) or {}
-    elif "secret" in volume:
-        files = _source_files(core, namespace, volume["secret"], secret=True) or {}
-        mode = int(volume["secret"].get("defaultMode", 0o600))
-    elif "projected" in volume:
+        source = volume["configMap"]
+        files = _object_files(
+            "configmap", source["name"], source.get("items"), bool(source.get("optional")), objects
+        )
+        return files, int(source.get("defaultMode", 0o644))
+    if "secret" in volume:
+        source = volume["secret"]
+        files = _object_files(
+            "secret", source["secretName"], source.get("items"), bool(source.get("optional")), objects
+        )
+        return files, int(source.get("defaultMode", 0o644))
+    if "downwardAPI" in volume:
+        source = volume["downwardAPI"]
+        files = _downward_files(
+            pod, source.get("items") or [], pod_ip=pod_ip, host_ip=host_ip, allocatable=allocatable
+        )
+        return files, int(source.get("defaultMode", 0o644))
+    if "projected" in volume:
+        files = {}
         for source in volume["projected"].get("sources") or []:
             if "secret" in source:
+                s = source["secret"]
                 files.update(
-                    _source_files(
-                        core,
-                        namespace,
-                        {"secretName": source["secret"]["name"], "items": source["secret"].get("items")},
-                        secret=True,
-                    )
-                    or {}
+                    _object_files("secret", s["name"], s.get("items"), bool(s.get("optional")), objects)
                 )
             elif "configMap" in source:
-                files.update(_source_files(core, namespace, source["configMap"], secret=False) or {})
-    if any(key in volume for key in ("configMap", "secret", "projected")):
-        atomic_write(path, files, mode)
-    return path
+                c = source["configMap"]
+                files.update(
+                    _object_files("configmap", c["name"], c.get("items"), bool(c.get("optional")), objects)
+                )
+            elif "downwardAPI" in source:
+                files.update(
+                    _downward_files(
+                        pod,
+                        source["downwardAPI"].get("items") or [],
+                        pod_ip=pod_ip,
+                        host_ip=host_ip,
+                        allocatable=allocatable,
+                    )
+                )
+            elif "serviceAccountToken" in source:
+                t = source["serviceAccountToken"]
+                key = (str(t.get("audience") or ""), t.get("expirationSeconds"))
+                files[t["path"]] = tokens[key].encode()
+        return files, int(volume["projected"].get("defaultMode", 0o644))
+    return None
+
+
+def token_requests(pod: dict[str, Any]) -> set[tuple[str, int | None]]:
+    """``(audience, expirationSeconds)`` of every projected service-account token the pod mounts."""
+    wanted: set[tuple[str, int | None]] = set()
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if "serviceAccountToken" in source:
+                t = source["serviceAccountToken"]
+                wanted.add((str(t.get("audience") or ""), t.get("expirationSeconds")))
+    return wanted
 
 
 def atomic_write(directory: Path, files: dict[str, bytes], mode: int) -> None:
@@ -112,48 +178,3 @@ def atomic_write(directory: Path, files: dict[str, bytes], mode: int) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         elif not entry.name.startswith("..") and entry.is_symlink() and entry.name not in tops:
             entry.unlink()
-
-
-def hosts_file(
-    pod: dict[str, Any], peers: list[dict[str, Any]], services: list[dict[str, Any]] | None = None
-) -> bytes:
-    """``/etc/hosts`` for a pod: itself, every peer's ``<host>.<subdomain>.<ns>.svc.cluster.local``,
-    each ClusterIP service's name at its (loopback) cluster IP, and each headless service's name once
-    per ready selected pod (what cluster DNS answers for it)."""
-    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-    for peer in [pod, *[p for p in peers if p["metadata"]["uid"] != pod["metadata"]["uid"]]]:
-        ip = (peer.get("status") or {}).get("podIP")
-        spec = peer.get("spec") or {}
-        hostname = spec.get("hostname") or peer["metadata"]["name"]
-        if not ip:
-            continue
-        names = [hostname]
-        if spec.get("subdomain"):
-            base = f"{hostname}.{spec['subdomain']}.{peer['metadata']['namespace']}"
-            names = [f"{base}.svc.cluster.local", f"{base}.svc", base, *names]
-        lines.append(f"{ip}\t{' '.join(names)}")
-    for service in services or []:
-        spec = service.get("spec") or {}
-        selector = spec.get("selector") or {}
-        if not selector:
-            continue
-        base = f"{service['metadata']['name']}.{service['metadata']['namespace']}"
-        if spec.get("clusterIP") not in (None, "", "None"):
-            lines.append(f"{spec['clusterIP']}\t{base}.svc.cluster.local {base}.svc {base}")
-            if service["metadata"]["namespace"] == pod["metadata"]["namespace"]:
-                lines[-1] += f" {service['metadata']['name']}"
-            continue
-        for peer in peers:
-            labels = peer["metadata"].get("labels") or {}
-            ip = (peer.get("status") or {}).get("podIP")
-            ready = any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in (peer.get("status") or {}).get("conditions") or []
-            )
-            if (
-                ip
-                and all(labels.get(k) == v for k, v in selector.items())
-                and (ready or spec.get("publishNotReadyAddresses"))
-            ):
-                lines.append(f"{ip}\t{base}.svc.cluster.local {base}.svc {base}")
-    return ("\n".join(lines) + "\n").encode()
