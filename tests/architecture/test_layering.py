@@ -19,6 +19,7 @@ SOURCE_ROOTS = {
     "hive_runtime": REPO / "runtime",
     "hive_cli": REPO / "cli",
     "hive_testbed": REPO / "testbed",
+    "hive_sim": REPO / "sim",
 }
 IO_AND_CLOCKS = {"asyncio", "socket", "time", "random", "threading", "selectors", "ssl", "subprocess"}
 KUBERNETES_CLIENTS = {"kubernetes", "kopf", "aiohttp", "kubernetes_asyncio"}
@@ -107,8 +108,9 @@ def test_operator_pure_layers_do_not_import_the_kubernetes_client(package: str) 
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        ("hive_runtime", {"hive_operator", "hive_cli", "hive_testbed"}),
-        ("hive_operator", {"hive_cli", "hive_testbed"}),
+        ("hive_runtime", {"hive_operator", "hive_cli", "hive_testbed", "hive_sim"}),
+        ("hive_operator", {"hive_cli", "hive_testbed", "hive_sim"}),
+        ("hive_sim", {"hive_operator", "hive_cli", "hive_testbed"}),
         ("hive_testbed", {"hive_cli"}),
     ],
 )
