@@ -201,6 +201,12 @@ def reconcile_pki(
         retiring = ca
         ca = create_ca(common_name=ca_common_name, now=now, valid_for=policy.ca_duration)
         changes.append(PkiChange("CARotationStarted", "ca", "created a new CA; old and new are trusted"))
+    if retiring is not None and retiring.certificate.not_valid_after_utc <= now:
+        # An expired CA protects nothing and can sign nothing: no overlap is possible any more.
+        retiring = None
+        changes.append(
+            PkiChange("CAExpired", "ca", "the old CA had expired; every leaf moves to the new CA at once")
+        )
     bundle_pki = ClusterPki(ca=ca, retiring=retiring)
     waiting_trust = [
         pod for pod in pods if reports.get(pod, PodTrust()).bundle_fingerprint != bundle_pki.fingerprint

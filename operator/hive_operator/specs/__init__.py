@@ -3,7 +3,7 @@ should have. Modelled on CloudNativePG's ``pkg/specs``: no API calls, no clock, 
 object is labelled and owned by its HiveCluster, and the same inputs give the same objects.
 """
 
-from hive_operator.specs.config import Membership, config_map, runtime_config
+from hive_operator.specs.config import Membership, config_map, membership_from_config_map, runtime_config
 from hive_operator.specs.desired import CREATION_ORDER, desired_objects
 from hive_operator.specs.meta import (
     CLUSTER_LABEL,
@@ -43,6 +43,7 @@ __all__ = [
     "desired_objects",
     "labels",
     "leaf_requests",
+    "membership_from_config_map",
     "names_of",
     "owner_reference",
     "pki_secrets",

@@ -14,6 +14,7 @@ field, :func:`_membership_section` is the one place to change.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,8 @@ from hive_operator.specs.meta import (
     metadata,
     names_of,
 )
+
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # same output as safe_dump, in C when available
 
 
 @dataclass(frozen=True)
@@ -105,9 +108,28 @@ def config_map(cluster: HiveCluster, *, pods: int, membership: Membership) -> di
         "kind": "ConfigMap",
         "metadata": metadata(cluster, names.config_map, "config"),
         "data": {
-            f"{names.pod(ordinal)}.yaml": yaml.safe_dump(
-                runtime_config(cluster, ordinal, membership), sort_keys=False
+            f"{names.pod(ordinal)}.yaml": yaml.dump(
+                runtime_config(cluster, ordinal, membership), Dumper=_DUMPER, sort_keys=False
             )
             for ordinal in range(pods)
         },
     }
+
+
+def membership_from_config_map(cluster: HiveCluster, observed: Mapping[str, Any] | None) -> Membership | None:
+    """The bootstrap voters an existing ConfigMap was rendered with (None: no usable ConfigMap).
+
+    Once a cluster exists its bootstrap set must never change (scaling adds joining ordinals),
+    so the planner reads it back from what it wrote the first time.
+    """
+    if observed is None:
+        return None
+    text = (observed.get("data") or {}).get(f"{names_of(cluster).pod(0)}.yaml")
+    if not isinstance(text, str):
+        return None
+    try:
+        document = yaml.safe_load(text)
+        ids = [int(member["id"]) for member in document["initial_members"]]
+    except (yaml.YAMLError, KeyError, TypeError, ValueError):
+        return None
+    return Membership(bootstrap_ordinals=tuple(sorted(node_id - 1 for node_id in ids)))

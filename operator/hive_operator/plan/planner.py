@@ -1,0 +1,213 @@
+"""The reconcile decision: observed state in, an ordered list of small actions and the status out.
+
+Pure: the Kubernetes layer reads everything (children, referenced Secrets' key names, member
+reports) into :class:`~hive_operator.plan.model.Observed`, calls :func:`plan` with the clock's
+``now``, and performs the actions in order. The rules:
+
+- ``spec.paused``: no object changes at all; the Paused condition says so.
+- A referenced Secret or key that does not exist: SecretsReady is False naming it, and no object
+  is created, changed or deleted (no partial rollout, nothing that could crash-loop).
+- Otherwise the desired objects (PKI reconciled first, so rotations ride on Secret updates) are
+  compared with the observed ones on the fields we own; only differences become writes.
+- Events accompany writes and condition transitions, never a quiet reconcile, and the status is
+  patched only when it changed: an up-to-date cluster costs zero writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from hive_operator.api import HiveCluster
+from hive_operator.api.security import TlsMode
+from hive_operator.api.status import CertificateStatus, ConditionStatus, ConditionType
+from hive_operator.api.types import parse_duration
+from hive_operator.pki import PodTrust, RotationPolicy, ensure_audit_keys, reconcile_pki
+from hive_operator.plan.compare import differences, is_immutable, keep_immutable, with_applied_hash
+from hive_operator.plan.model import Action, Create, Delete, Event, Observed, PatchStatus, Plan, Update
+from hive_operator.plan.status import StatusInputs, Verdict, compute_status
+from hive_operator.specs import (
+    CREATION_ORDER,
+    Membership,
+    OperatorContext,
+    desired_objects,
+    leaf_requests,
+    membership_from_config_map,
+    names_of,
+    read_audit_keys,
+    read_pki,
+    referenced_secrets,
+)
+
+OPTIONAL_KINDS = {
+    "ServiceMonitor": "spec.monitoring.serviceMonitor",
+    "PrometheusRule": "spec.monitoring.prometheusRule",
+}
+
+
+def missing_secrets(cluster: HiveCluster, present: Mapping[str, frozenset[str]]) -> list[str]:
+    """One message per referenced Secret or key that does not exist, naming it and its field."""
+    problems = []
+    for reference in referenced_secrets(cluster):
+        keys = present.get(reference.name)
+        if keys is None:
+            problems.append(f"Secret {reference.name} ({reference.field}) does not exist")
+            continue
+        absent = [key for key in reference.keys if key not in keys]
+        if absent:
+            problems.append(f"Secret {reference.name} ({reference.field}) has no key {', '.join(absent)}")
+    return problems
+
+
+def rotation_policy(cluster: HiveCluster) -> RotationPolicy:
+    tls = cluster.spec.tls
+    return RotationPolicy(
+        leaf_duration=parse_duration(tls.duration),
+        ca_duration=parse_duration(tls.ca_duration),
+        renew_before=parse_duration(tls.renew_before),
+    )
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _object_actions(
+    desired: list[dict[str, Any]], observed: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> tuple[list[Action], list[str]]:
+    actions: list[Action] = []
+    refusals: list[str] = []
+    wanted = set()
+    for obj in sorted(desired, key=lambda o: CREATION_ORDER.index(o["kind"])):
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        wanted.add((kind, name))
+        stamped = with_applied_hash(obj)
+        current = observed.get((kind, name))
+        if current is None:
+            actions.append(Create(stamped))
+            actions.append(Event("Normal", "Created", f"created {kind} {name}"))
+            continue
+        fields = differences(stamped, current)
+        frozen = [path for path in fields if is_immutable(kind, path)]
+        if frozen:
+            refusals.append(f"{kind} {name}: {', '.join(frozen)} cannot change after creation")
+        fields = [path for path in fields if not is_immutable(kind, path)]
+        if fields:
+            actions.append(Update(keep_immutable(stamped, current), tuple(fields)))
+            actions.append(Event("Normal", "Updated", f"updated {kind} {name}: {', '.join(fields)}"))
+    for kind, name in sorted(set(observed) - wanted, key=lambda key: -CREATION_ORDER.index(key[0])):
+        if kind in CREATION_ORDER:
+            api_version = str(observed[(kind, name)].get("apiVersion", ""))
+            actions.append(Delete(api_version, kind, name))
+            actions.append(Event("Normal", "Deleted", f"deleted {kind} {name}: no longer wanted"))
+    return actions, refusals
+
+
+def _transition_events(before: HiveCluster, after: list[Any]) -> list[Action]:
+    previous = {c.type: c for c in (before.status.conditions if before.status is not None else [])}
+    watched = {
+        ConditionType.SECRETS_READY.value: (ConditionStatus.FALSE, "Warning"),
+        ConditionType.PAUSED.value: (ConditionStatus.TRUE, "Normal"),
+        ConditionType.DEGRADED.value: (ConditionStatus.TRUE, "Warning"),
+        ConditionType.CPU_ISOLATED.value: (ConditionStatus.FALSE, "Warning"),
+    }
+    events: list[Action] = []
+    for condition in after:
+        if condition.type not in watched:
+            continue
+        bad, kind = watched[condition.type]
+        old = previous.get(condition.type)
+        changed = old is None or old.status != condition.status or old.message != condition.message
+        if condition.status == bad and changed:
+            events.append(Event(kind, condition.reason, condition.message))
+        elif (
+            condition.type == ConditionType.PAUSED.value and old is not None and old.status == bad and changed
+        ):
+            events.append(Event("Normal", "Resumed", "spec.paused is false: reconciling again"))
+    return events
+
+
+def plan(observed: Observed, *, context: OperatorContext, now: datetime, partition: int = 0) -> Plan:
+    """Decide what to do about one HiveCluster (see the module docstring)."""
+    cluster = observed.cluster
+    spec = cluster.spec
+    names = names_of(cluster)
+    pods = [names.pod(ordinal) for ordinal in range(spec.replicas)]
+    secrets = {name: obj for (kind, name), obj in observed.objects.items() if kind == "Secret"}
+    missing = missing_secrets(cluster, observed.referenced_secrets)
+    cert_manager = spec.tls.mode is TlsMode.CERT_MANAGER
+    hold = spec.paused or bool(missing) or cert_manager
+
+    actions: list[Action] = []
+    refusals: list[str] = []
+    certificate_times: CertificateStatus | None = cluster.status.certificates if cluster.status else None
+    next_check: datetime | None = None
+    if cert_manager:
+        certificates = Verdict(
+            False, "CertManagerNotSupported", "tls.mode certManager is not implemented yet"
+        )
+    else:
+        outcome = reconcile_pki(
+            read_pki(cluster, secrets),
+            requests=leaf_requests(cluster, context, pods=spec.replicas),
+            policy=rotation_policy(cluster),
+            now=now,
+            pods=pods,
+            reports={
+                pod: PodTrust(report.ca_bundle_fingerprint, report.certificate_serial)
+                for pod, report in observed.members.items()
+            },
+            ca_common_name=f"hive {names.namespace}/{names.cluster} CA",
+        )
+        certificates = Verdict(
+            outcome.ready, "CertificatesInUse" if outcome.ready else outcome.phase.value, outcome.message
+        )
+        next_check = outcome.next_rotation
+        if not hold:
+            certificate_times = CertificateStatus(
+                ca_not_after=_timestamp(outcome.ca_not_after),
+                leaf_not_after=_timestamp(outcome.leaf_not_after) if outcome.leaf_not_after else None,
+                next_rotation=_timestamp(outcome.next_rotation),
+            )
+            audit_keys, _ = ensure_audit_keys(read_audit_keys(cluster, secrets), pods)
+            membership = membership_from_config_map(
+                cluster, observed.objects.get(("ConfigMap", names.config_map))
+            ) or Membership.new_cluster(spec.replicas)
+            desired = desired_objects(
+                cluster,
+                context=context,
+                membership=membership,
+                pki=outcome.pki,
+                audit_keys=audit_keys,
+                partition=partition,
+            )
+            for kind, field in OPTIONAL_KINDS.items():
+                if any(o["kind"] == kind for o in desired) and kind not in observed.available_kinds:
+                    refusals.append(f"{field}: the {kind} CRD (monitoring.coreos.com) is not installed")
+                    desired = [o for o in desired if o["kind"] != kind]
+            actions, refused = _object_actions(desired, observed.objects)
+            refusals += refused
+            if any(isinstance(a, Create | Update) and a.object["kind"] == "Secret" for a in actions):
+                actions += [Event("Normal", change.reason, change.message) for change in outcome.changes]
+
+    creates_workload = any(
+        isinstance(action, Create) and action.object["kind"] == "StatefulSet" for action in actions
+    )
+    status = compute_status(
+        cluster,
+        observed.members,
+        StatusInputs(
+            paused=spec.paused,
+            missing_secrets=missing,
+            certificates=certificates,
+            certificate_times=certificate_times,
+            refusals=refusals,
+            workload_exists=creates_workload or ("StatefulSet", names.statefulset) in observed.objects,
+        ),
+        now=now,
+    )
+    actions += _transition_events(cluster, status.conditions)
+    if cluster.status is None or status.model_dump() != cluster.status.model_dump():
+        actions.append(PatchStatus(status))
+    return Plan(actions=tuple(actions), status=status, next_check=next_check)
