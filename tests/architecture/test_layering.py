@@ -99,10 +99,20 @@ def test_deterministic_cores_import_no_io_clock_or_randomness(package: str) -> N
     assert external & IO_AND_CLOCKS == set()
 
 
-@pytest.mark.parametrize("package", ["hive_operator.api", "hive_operator.pki"])
+OPERATOR_PURE_LAYERS = ["hive_operator.api", "hive_operator.pki", "hive_operator.specs", "hive_operator.plan"]
+
+
+@pytest.mark.parametrize("package", OPERATOR_PURE_LAYERS)
 def test_operator_pure_layers_do_not_import_the_kubernetes_client(package: str) -> None:
     _, external = _reachable(package)
     assert external & KUBERNETES_CLIENTS == set()
+
+
+@pytest.mark.parametrize("package", OPERATOR_PURE_LAYERS)
+def test_operator_pure_layers_do_no_io_and_read_no_clock(package: str) -> None:
+    """Builders, planner and PKI take time as an argument and never touch the network or loop."""
+    _, external = _reachable(package)
+    assert external & IO_AND_CLOCKS == set()
 
 
 @pytest.mark.parametrize(

@@ -256,3 +256,16 @@ def test_no_handshake_breaks_during_a_ca_rotation(seed: int) -> None:
 def test_the_trust_check_has_teeth() -> None:
     """An operator that reissues leaves without waiting for the pods breaks handshakes."""
     assert any(_run_rotation(seed, honest_reports=False) for seed in range(10))
+
+
+def test_an_expired_ca_is_replaced_at_once() -> None:
+    """Nothing is left to overlap with: every leaf moves to a new CA in one step."""
+    pki = _reconcile(None, NOW).pki
+    late = NOW + timedelta(days=400)  # the 300-day CA has expired
+    outcome = _reconcile(pki, late, _all_reporting(pki))
+    reasons = [change.reason for change in outcome.changes]
+    assert reasons[:2] == ["CARotationStarted", "CAExpired"]
+    assert outcome.pki.retiring is None
+    for name in (*PODS, "operator"):
+        _cert(outcome.pki.leaves[name]).verify_directly_issued_by(outcome.pki.ca.certificate)
+        assert _cert(outcome.pki.leaves[name]).not_valid_after_utc > late
