@@ -4,18 +4,18 @@ the truth (paused, missing Secrets, CPU isolation, refused changes, certificates
 from __future__ import annotations
 
 import base64
-import copy
+import hashlib
 import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hive_operator.api import HiveCluster
-from hive_operator.plan import Create, Delete, Event, MemberReport, Observed, PatchStatus, Plan, Update, plan
+from hive_operator.plan import Create, Delete, Event, MemberReport, PatchStatus, Plan, Update, plan
 from hive_operator.plan import planner as planner_module
 from hive_operator.specs import CREATION_ORDER
 from tests.operator.apiserver_model import ApiServerModel
@@ -55,10 +55,7 @@ def _conditions(result: Plan) -> dict[str, Any]:
 
 def _healthy_reports(api: ApiServerModel, **overrides: Any) -> dict[str, MemberReport]:
     secret = api.objects[("Secret", "alpha-peer-tls")]["data"]
-    from cryptography import x509
-
     bundle = base64.b64decode(secret["ca.crt"])
-    import hashlib
 
     replicas = api.cluster.spec.replicas
     cpus = api.cluster.spec.resources.cpu
@@ -360,4 +357,3 @@ def test_applying_a_plan_leaves_nothing_to_do(
             assert not [a for a in result.actions if isinstance(a, Create | Update | Delete)]
         api.apply(result)
         assert _plan(api).actions == ()
-    _ = copy, HiveCluster, Observed
