@@ -52,3 +52,15 @@ def test_failover_benchmark_kills_and_measures(tmp_path: Path) -> None:
     summary = _bench("failover", "--kills", "1", "--writers", "2", out=tmp_path / "f.json")
     assert summary["kills"] == 1
     assert 0 < summary["p50_s"] < 30
+
+
+def test_admin_benchmark_reports_loop_lag_under_admin_load(tmp_path: Path) -> None:
+    summary = _bench(
+        "admin", "--orders", "2000", "--seconds", "2", "--snapshot-every", "300", "--digest-interval", "100",
+        "--poll-hz", "10", out=tmp_path / "a.json",
+    )  # fmt: skip
+    admin = summary["admin"]
+    assert admin["status_polls"] > 10 and admin["digests_answered"] > 0
+    assert admin["backup"]["size"] > 0 and summary["trickle"]["captures"] > 0
+    assert summary["loop_lag_p99_ms_bound"] > 0 and summary["old_status_ms"] > 0
+    assert summary["met"] == (summary["loop_lag_p99_ms_bound"] <= 10 and summary["leader_changes"] == 0)
