@@ -19,16 +19,18 @@ CHUNKS = 4  # 200 seeds
 def test_no_acknowledged_write_is_lost_across_seeds(chunk: int) -> None:
     first = 1 + chunk * SEEDS_PER_CHUNK
     failures = []
-    power_cuts = torn = 0
+    power_cuts = torn = completed = 0
     for seed in range(first, first + SEEDS_PER_CHUNK):
         result = run_seed(seed)
         power_cuts += result.power_cuts
         torn += result.torn_writes
-        assert result.completed > 50, f"seed {seed} made no progress: {result}"
+        completed += result.completed
+        assert result.completed >= 10, f"seed {seed} made (almost) no progress: {result}"
         if not result.ok:
             failures.append(f"seed {seed}: {result.problems[:3]}")
     assert not failures, "\n".join(failures)
     assert power_cuts > 5 * SEEDS_PER_CHUNK and torn > 0  # the nemesis did its job
+    assert completed > 150 * SEEDS_PER_CHUNK  # and the clients theirs
 
 
 def test_a_seed_replays_exactly() -> None:
