@@ -11,6 +11,7 @@ from hive_sim.deferred import deferred_storage_workers, run_background
 from hive_sim.powerloss import PowerCut, PowerLossDisk
 
 from hive_runtime.storage import WriteAheadLog
+from hive_runtime.storage.fileops import makedirs_durably
 from hive_runtime.storage.record import LogEntry
 
 DIR = Path("/d")
@@ -123,3 +124,14 @@ def test_the_real_wal_loses_only_unsynced_entries_at_a_power_cut() -> None:
         assert 80 <= recovered.last_index() < 100
         assert recovered.entries(1, recovered.last_index() + 1) == entries[: recovered.last_index()]
         assert recovered.recovery.segments > 1  # the log rotated: segment names had to survive too
+
+
+def test_directories_made_durably_survive_a_power_cut_and_plain_ones_do_not() -> None:
+    disk = _disk()
+    ops = disk.ops()
+    makedirs_durably(ops, DIR / "node" / "raft" / "wal")
+    ops.makedirs(DIR / "plain" / "wal")
+    disk.power_cut()
+    ops = disk.ops()
+    assert ops.listdir(DIR / "node" / "raft") == ["wal"]
+    assert "plain" not in ops.listdir(DIR)
