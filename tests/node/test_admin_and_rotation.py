@@ -185,20 +185,20 @@ async def test_backup_is_encrypted_verified_and_restores_into_a_new_cluster(
         for value in range(40):
             await client.put(f"k{value % 4}", value)
     backups = tmp_path / "backups"
-    code, receipt = await source.admin(leader, "POST", "/backups", {"directory": str(backups)})
-    assert code == 201, receipt
-    assert receipt["verified"] is True and receipt["index"] >= 40 and len(receipt["checksum"]) == 64
-    stored = await asyncio.to_thread(Path(receipt["location"]).read_bytes)
+    async with source.admin_client(leader) as admin:
+        receipt = await admin.backup(str(backups))
+    assert receipt.verified is True and receipt.index >= 40 and len(receipt.checksum) == 64
+    stored = await asyncio.to_thread(Path(receipt.location).read_bytes)
     assert b"k3" not in stored, "backups are encrypted at rest"
 
     target = make_cluster("target", replicas=1)
     node = target.nodes[1]
     restore = await asyncio.to_thread(
         _hive, "runtime", "restore", "--config", str(node.config_path),
-        "--backup", receipt["location"], "--key", str(source.backup_key),
+        "--backup", receipt.location, "--key", str(source.backup_key),
     )  # fmt: skip
     assert restore.returncode == 0, restore.stderr
-    assert receipt["digest"] in restore.stdout
+    assert receipt.digest in restore.stdout
     target.start_all()
     await target.wait_ready(within=60)
     async with target.client() as client:

@@ -249,12 +249,10 @@ class LocalCluster:
     def admin_client(self, node_id: int, *, files: TlsFileSet | None = None) -> AdminClient:
         """The typed admin client (the operator's certificate unless ``files`` says otherwise)."""
         files = files if files is not None else self.operator_tls_files
-        return AdminClient(
-            f"https://{self.host(node_id)}:{self.ports['admin']}",
-            context=client_context(ca=files.ca, cert=files.cert, key=files.key),
-            namespace=self.namespace,
-            cluster=self.cluster,
+        context = client_context(
+            ca=files.ca, cert=files.cert, key=files.key, namespace=self.namespace, cluster=self.cluster
         )
+        return AdminClient(f"https://{self.host(node_id)}:{self.ports['admin']}", context=context)
 
     async def agreed_digests(self, *, within: float = 60.0) -> tuple[int, dict[int, str]]:
         """Wait until every running node has applied the same index, then return an index every

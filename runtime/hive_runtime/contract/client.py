@@ -1,10 +1,12 @@
 """The async mutual-TLS client of the admin API, the one the operator drives a cluster with.
 
 One :class:`AdminClient` per node (``https://<host>:<admin port>``), one aiohttp session, TLS 1.3
-with the caller's certificate; the server must present a certificate of the expected cluster
-with the ``peer`` role (host names are not checked: identities live in URI SANs, see
-:mod:`hive_runtime.identity`). Every answer is parsed with the contract models, so callers get
-typed values or one of the errors below, never a half-understood dict.
+with the caller's certificate from :func:`client_context`. The server must present a certificate
+of the expected namespace and cluster with the ``peer`` role (host names are not checked:
+identities live in URI SANs, see :mod:`hive_runtime.identity`); the check runs inside the TLS
+handshake (the context's ``sslobject_class``), so no request is sent to anything else. Every
+answer is parsed with the contract models, so callers get typed values or one of the errors
+below, never a half-understood dict.
 """
 
 from __future__ import annotations
@@ -87,14 +89,39 @@ class ContractMismatch(AdminError):
     """The answer is not what contract v1 says (another contract version, or a malformed body)."""
 
 
-def client_context(*, ca: Path, cert: Path, key: Path) -> ssl.SSLContext:
-    """TLS 1.3 client context presenting ``cert``/``key`` and trusting only ``ca``."""
+class ServerIdentityError(ssl.SSLCertVerificationError):
+    """The server's certificate, though issued by the CA, is not a peer of the expected cluster."""
+
+
+class _CheckedSSLObject(ssl.SSLObject):
+    """An ``SSLObject`` that checks the server's identity as the handshake completes."""
+
+    expect: tuple[str, str] = ("", "")
+
+    def do_handshake(self) -> None:
+        super().do_handshake()
+        der = self.getpeercert(binary_form=True)
+        namespace, cluster = self.expect
+        try:
+            identity = identity_from_der(der) if der else None
+        except IdentityError as error:
+            raise ServerIdentityError(f"server certificate: {error}") from None
+        if identity is None or (identity.namespace, identity.cluster) != self.expect:
+            raise ServerIdentityError(f"the server is not a member of {namespace}/{cluster}")
+        if identity.role is not Role.PEER:
+            raise ServerIdentityError(f"the server certificate has role {identity.role.value}, not peer")
+
+
+def client_context(*, ca: Path, cert: Path, key: Path, namespace: str, cluster: str) -> ssl.SSLContext:
+    """TLS 1.3 client context presenting ``cert``/``key``, trusting only ``ca``, and admitting only
+    servers whose certificate names a ``peer`` of ``namespace``/``cluster``."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.check_hostname = False  # identities are URI SANs, checked after the handshake
+    context.check_hostname = False  # identities are URI SANs, checked in the handshake below
     context.verify_mode = ssl.CERT_REQUIRED
     context.load_verify_locations(cafile=str(ca))
     context.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    context.sslobject_class = type("CheckedSSLObject", (_CheckedSSLObject,), {"expect": (namespace, cluster)})
     return context
 
 
@@ -108,20 +135,14 @@ _BY_STATUS: dict[int, type[AdminError]] = {
 
 
 class AdminClient:
-    """``async with AdminClient(url, context=..., namespace=..., cluster=...) as admin: ...``"""
+    """``async with AdminClient(url, context=client_context(...)) as admin: ...``"""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        context: ssl.SSLContext,
-        namespace: str,
-        cluster: str,
-        timeout: float = 15.0,
-    ) -> None:
+    def __init__(self, base_url: str, *, context: ssl.SSLContext, timeout: float = 15.0) -> None:
+        checked = getattr(context, "sslobject_class", None)
+        if not (isinstance(checked, type) and issubclass(checked, _CheckedSSLObject)):
+            raise ValueError("build the context with client_context(): it checks the server's identity")
         self.base_url = base_url.rstrip("/")
         self._context = context
-        self._expect = (namespace, cluster)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -182,22 +203,6 @@ class AdminClient:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         return self._session
 
-    def _check_server(self, response: aiohttp.ClientResponse) -> None:
-        connection = response.connection
-        transport = connection.transport if connection is not None else None
-        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
-        if ssl_object is None:
-            return  # already released: the handshake was verified against the CA
-        der = ssl_object.getpeercert(binary_form=True)
-        try:
-            identity = identity_from_der(der) if der else None
-        except IdentityError as error:
-            raise Forbidden(f"{self.base_url}: server certificate: {error}") from None
-        if identity is None or (identity.namespace, identity.cluster) != self._expect:
-            raise Forbidden(f"{self.base_url}: the server is not a member of {'/'.join(self._expect)}")
-        if identity.role is not Role.PEER:
-            raise Forbidden(f"{self.base_url}: the server certificate has role {identity.role.value}")
-
     async def _call(
         self,
         method: str,
@@ -214,9 +219,12 @@ class AdminClient:
         url = f"{self.base_url}{path}"
         try:
             async with self._session_now().request(method, url, **options) as response:
-                self._check_server(response)
                 raw = await response.read()
                 status = response.status
+        except aiohttp.ClientConnectorCertificateError as error:
+            if isinstance(error.certificate_error, ServerIdentityError):
+                raise Forbidden(f"{method} {url}: {error.certificate_error}") from None
+            raise Unreachable(f"{method} {url}: {type(error).__name__}: {error}") from None
         except (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError) as error:
             raise Unreachable(f"{method} {url}: {type(error).__name__}: {error}") from None
         if status >= 400:
