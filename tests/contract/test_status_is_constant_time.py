@@ -9,9 +9,9 @@ import pytest
 
 from hive_cli.local.cluster import LocalCluster
 from hive_runtime.config import load_config
-from hive_runtime.node.admin import node_status
 from hive_runtime.node.app import RuntimeNode
 from hive_runtime.node.state import NodeStateMachine
+from hive_runtime.node.status import node_status
 
 
 async def test_status_does_not_serialise_the_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,16 +3,14 @@
 Endpoints, bodies and roles come from the shared contract (:mod:`hive_runtime.contract`):
 handlers are registered from its route table by operation id, requests are validated strictly
 with its models (a wrong JSON type, an unknown field or an out-of-range id is a 400 naming the
-field) and responses are built with its models. ``GET /status`` is constant time: it reads
-counters and values cached when they change (certificate, CA fingerprint, secret hashes,
-digests), never hashes or serialises the state. Backups serialise the state in a forked child.
+field) and responses are built with its models. ``GET /status`` (constant time) is built in
+:mod:`hive_runtime.node.status`. Backups serialise the state in a forked child.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -25,45 +23,30 @@ from hive_runtime.contract import (
     AddLearnerRequest,
     BackupRequest,
     BackupResponse,
-    CertificateInfo,
-    CpuPlacement,
     DigestQuery,
-    DigestRecord,
     DigestResponse,
     EmptyRequest,
     ErrorResponse,
-    Member,
-    MemberRole,
     MembershipResponse,
-    NodeRole,
-    PendingMembershipChange,
-    SnapshotFormat,
-    StatusResponse,
     TransferOutcome,
     TransferRequest,
     TransferResponse,
 )
 from hive_runtime.contract.models import MAX_NODE_ID, ContractModel
 from hive_runtime.identity import Role
-from hive_runtime.node import state as node_state
 from hive_runtime.node.backup import BackupContents, BackupError, load_key, write_backup
 from hive_runtime.node.digests import Capture
 from hive_runtime.node.driver import NotLeader, OutcomeUnknown
 from hive_runtime.node.http import require_identity
+from hive_runtime.node.status import members, node_status
 
 if TYPE_CHECKING:
     from hive_runtime.node.app import RuntimeNode
 
 ANY_ROLE = frozenset({Role.OPERATOR, Role.CLIENT, Role.PEER})
 OPERATOR_ONLY = frozenset({Role.OPERATOR})
-ENTRY_TYPES = ["trading", "register", "batch", "auditTick"]  # the envelopes node.state applies
-SNAPSHOT = SnapshotFormat(name=node_state.SNAPSHOT_FORMAT, version=node_state.SNAPSHOT_VERSION)
 MEMBERSHIP_TIMEOUT = 10.0
 T = TypeVar("T", bound=ContractModel)
-
-
-def _stamp(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def _json(model: ContractModel, status: int = 200) -> web.Response:
@@ -111,77 +94,6 @@ def _not_leader(node: RuntimeNode, refused: NotLeader) -> AdminError:
     leader = refused.leader_id
     name = node.config.name_of(leader) if leader else "unknown"
     return AdminError(409, "notLeader", f"not the leader; leader is {name}", leader=leader)
-
-
-def members(node: RuntimeNode) -> list[Member]:
-    status = node.driver.status()
-    conf = status.conf_state
-    leading = node.driver.is_leader
-    return [
-        Member(
-            id=member,
-            name=node.config.name_of(member),
-            role=MemberRole.VOTER if member in conf.voters else MemberRole.LEARNER,
-            match_index=status.match_index.get(member) if leading else None,
-            last_activity=_stamp(node.last_heard[member]) if member in node.last_heard else None,
-        )
-        for member in sorted(conf.members)
-    ]
-
-
-def _pending_change(node: RuntimeNode) -> PendingMembershipChange | None:
-    core = node.driver.node
-    pending = [(index, conf) for index, conf in core.conf_history[1:] if index > core.log.committed]
-    if not pending:
-        return None
-    index, conf = pending[-1]
-    return PendingMembershipChange(index=index, voters=sorted(conf.voters), learners=sorted(conf.learners))
-
-
-def node_status(node: RuntimeNode) -> StatusResponse:
-    """Everything here is a counter or a value cached when it changed: O(members), no hashing."""
-    status = node.driver.status()
-    certificate = node.tls.certificate
-    latest = node.digests.latest()
-    transfer = node.transfers.current
-    cluster_version = getattr(node, "cluster_version", None)
-    return StatusResponse(
-        build_version=node.build_version,
-        cluster_version=cluster_version if isinstance(cluster_version, str) else None,
-        entry_types=ENTRY_TYPES,
-        snapshot_format=SNAPSHOT,
-        node_id=status.node_id,
-        name=node.config.member_name,
-        role=NodeRole(status.role.value),
-        term=status.term,
-        leader=status.leader_id,
-        leader_name=node.config.name_of(status.leader_id) if status.leader_id else None,
-        commit_index=status.commit,
-        applied_index=node.driver.applied_index,
-        snapshot_index=node.driver.snapshot_index,
-        last_log_index=status.last_index,
-        members=members(node),
-        pending_membership_change=_pending_change(node),
-        leadership_transfer=transfer.to_contract() if transfer is not None else None,
-        started_at=_stamp(node.started_at),
-        cpu=CpuPlacement(
-            cpuset=node.pinning.get("cpuset"),
-            pinned=bool(node.pinning.get("pinned", False)),
-            pinned_core=node.pinning.get("core"),
-            reason=str(node.pinning.get("reason", "")),
-        ),
-        certificate=CertificateInfo(
-            serial=format(certificate.serial_number, "x"), not_after=certificate.not_valid_after_utc
-        ),
-        ca_bundle_fingerprint=node.tls.ca_fingerprint,
-        secrets=node.secrets.item_hashes if node.secrets is not None else {},
-        secrets_hash=node.secrets.versions_hash if node.secrets is not None else None,
-        ready=node.is_ready(),
-        digest_interval=node.digests.interval,
-        latest_digest=DigestRecord(index=latest.index, digest=latest.digest, reason=latest.reason)
-        if latest is not None
-        else None,
-    )
 
 
 def _digest(node: RuntimeNode, request: web.Request) -> DigestResponse:
