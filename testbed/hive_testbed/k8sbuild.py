@@ -150,17 +150,17 @@ def _run_go(args: list[str], *, cwd: Path, label: str, env: dict[str, str]) -> N
     )
     assert process.stdout is not None
     tail: list[str] = []
-    packages = 0
     last_report = started
-    for line in process.stdout:
+    for packages, line in enumerate(process.stdout, start=1):
         tail = [*tail[-40:], line.rstrip()]
-        packages += 1
         now = time.monotonic()
         if now - last_report >= 15:
             print(f"  {label}: {packages} packages, {now - started:.0f} s", flush=True)
             last_report = now
     if process.wait() != 0:
-        raise BuildError(f"building {label} failed (`{' '.join(args[:2])} ...` in {cwd}):\n" + "\n".join(tail))
+        raise BuildError(
+            f"building {label} failed (`{' '.join(args[:2])} ...` in {cwd}):\n" + "\n".join(tail)
+        )
 
 
 def build(*, version: str = KUBERNETES_VERSION, force: bool = False) -> BuildResult:
@@ -184,8 +184,12 @@ def build(*, version: str = KUBERNETES_VERSION, force: bool = False) -> BuildRes
         label="kubernetes",
         env=env,
     )
-    _run_go([go, "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "."],
-            cwd=MODULES / "etcd", label="etcd", env=env)
+    _run_go(
+        [go, "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "."],
+        cwd=MODULES / "etcd",
+        label="etcd",
+        env=env,
+    )
     seconds = time.monotonic() - started
     (out / "build.json").write_text(
         json.dumps({"inputs": inputs_digest(version), "version": version, "seconds": round(seconds, 1)})

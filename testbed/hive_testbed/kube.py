@@ -59,7 +59,7 @@ class KubeClient:
         body: Any = None,
         params: dict[str, str] | None = None,
         content_type: str = "application/json",
-        timeout: float = 30.0,
+        seconds: float = 30.0,
     ) -> Any:
         data = None if body is None else json.dumps(body)
         headers = {"Accept": "application/json", "Content-Type": content_type}
@@ -69,7 +69,7 @@ class KubeClient:
             data=data,
             params=params,
             headers=headers,
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=aiohttp.ClientTimeout(total=seconds),
         ) as reply:
             text = await reply.text()
             try:

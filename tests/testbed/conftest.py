@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +24,13 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
 from hive_testbed import k8sbuild
+from hive_testbed.kubectl import Kubectl
 from hive_testbed.plane.launcher import Plane, PlaneOptions
 from hive_testbed.rawclient import RawClient
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = Path(__file__).parent / "manifests"
 WIDGETS = "/apis/example.dev/v1"
-KUBECTL = k8sbuild.binary("kubectl")
 
 
 @dataclasses.dataclass
@@ -73,6 +72,11 @@ def namespace(api: RawClient) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     created = api.post("/api/v1/namespaces", {"metadata": {"name": name}})
     assert created.status == 201, created.body
+    # Pods are refused until the service-account controller has made the namespace's default account.
+    deadline = time.monotonic() + 30
+    while api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").status != 200:
+        assert time.monotonic() < deadline, f"no default service account in {name}"
+        time.sleep(0.1)
     yield name
     api.delete(f"/api/v1/namespaces/{name}")
 
@@ -91,36 +95,6 @@ def widgets(api: RawClient) -> str:
     raise AssertionError("the widgets CRD was not served in time")
 
 
-@dataclasses.dataclass
-class Kubectl:
-    kubeconfig: Path
-    cache_dir: Path
-
-    def _env(self) -> dict[str, str]:
-        return dict(os.environ, KUBECONFIG=str(self.kubeconfig), KUBECACHEDIR=str(self.cache_dir))
-
-    def __call__(
-        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 60.0
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(KUBECTL), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self._env(),
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-        return result
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [str(KUBECTL), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self._env()
-        )
-
-
 @pytest.fixture
 def kubectl(cluster: Cluster, tmp_path: Path) -> Kubectl:
     return Kubectl(cluster.kubeconfig, tmp_path / "kube-cache")
@@ -129,19 +103,3 @@ def kubectl(cluster: Cluster, tmp_path: Path) -> Kubectl:
 @pytest.fixture(scope="session")
 def session_kubectl(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
     return Kubectl(cluster.kubeconfig, tmp_path_factory.mktemp("kube-cache"))
-
-
-def wait_for(predicate: Callable[[], object], *, seconds: float = 30.0, what: str = "condition") -> object:
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` otherwise."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not reached within {seconds:.0f} s")
-
-
-@pytest.fixture
-def wait() -> Callable[..., object]:
-    return wait_for

@@ -395,7 +395,7 @@ def test_strategic_merge_patch_merges_by_key(api: RawClient, namespace: str) -> 
     assert spec["containers"][0]["image"] == "img:2"
     assert sorted(e["name"] for e in spec["containers"][0]["env"]) == ["X", "Y"]
     assert sorted(p["containerPort"] for p in spec["containers"][0]["ports"]) == [80, 81]
-    assert [v["name"] for v in spec["volumes"]] == ["v1", "v2"]
+    assert sorted(v["name"] for v in spec["volumes"]) == ["v1", "v2"]
     removal = {"spec": {"template": {"spec": {"containers": [{"name": "b", "$patch": "delete"}]}}}}
     removed = api.patch(f"{path}/s", removal, kind="strategic")
     assert [c["name"] for c in removed["spec"]["template"]["spec"]["containers"]] == ["a"]

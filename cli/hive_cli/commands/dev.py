@@ -15,7 +15,9 @@ DEFAULT_STATE = Path(".hive") / "dev"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("dev", help="the local test bed: a real Kubernetes control plane on loopback")
+    parser = subparsers.add_parser(
+        "dev", help="the local test bed: a real Kubernetes control plane on loopback"
+    )
     actions = parser.add_subparsers(dest="dev_action", metavar="ACTION")
     actions.required = True
 
@@ -23,14 +25,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build.add_argument("--force", action="store_true", help="rebuild even when the binaries are current")
     build.set_defaults(handler=_build)
 
-    gomod = actions.add_parser("gomod", help="regenerate testbed/k8s/go.mod's replace list from k8s.io/kubernetes")
+    gomod = actions.add_parser(
+        "gomod", help="regenerate testbed/k8s/go.mod's replace list from k8s.io/kubernetes"
+    )
     gomod.add_argument("--check", action="store_true", help="fail when the committed list is stale")
     gomod.set_defaults(handler=_gomod)
 
     up = actions.add_parser("up", help="start the control plane and node agent; returns when nodes are Ready")
-    up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE, help="data, logs, certificates, kubeconfig")
+    up.add_argument(
+        "--state-dir", type=Path, default=DEFAULT_STATE, help="data, logs, certificates, kubeconfig"
+    )
     up.add_argument("--nodes", type=int, default=3, help="virtual nodes run by the node agent (default 3)")
-    up.add_argument("--port", type=int, default=0, help="kube-apiserver port on 127.0.0.1 (0 picks a free one)")
+    up.add_argument(
+        "--port", type=int, default=0, help="kube-apiserver port on 127.0.0.1 (0 picks a free one)"
+    )
     up.add_argument("--crds", type=Path, default=Path("crds"), help="directory of CRD manifests to install")
     up.add_argument("--no-crds", action="store_true", help="do not install CRDs")
     up.add_argument(
@@ -73,13 +81,13 @@ def _gomod(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from hive_testbed.plane.launcher import Plane, PlaneError, PlaneOptions
 
-    images = tuple(tuple(spec.split("=", 1)) for spec in args.image if "=" in spec)
+    images = tuple((name, command) for name, _, command in (s.partition("=") for s in args.image) if command)
     options = PlaneOptions(
         state_dir=args.state_dir.resolve(),
         nodes=args.nodes,
         crds_dir=None if args.no_crds else args.crds.resolve(),
         apiserver_port=args.port,
-        extra_images=images,  # type: ignore[arg-type]
+        extra_images=images,
     )
     plane = Plane(options)
     try:

@@ -24,9 +24,12 @@ import logging
 import os
 import random
 import shutil
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
+
+from aiohttp import web
 
 from hive_testbed.kube import Informer, KubeClient, KubeError
 from hive_testbed.node.cpus import CpuManager
@@ -75,14 +78,21 @@ class Kubelet:
         self.host_ip = host_ip
         self.zone = ZONES[index % len(ZONES)]
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        self.capacity = {"cpu": str(len(cpus.cpus)), "memory": f"{memory // 1024}Ki", "pods": "110",
-                         "ephemeral-storage": f"{shutil.disk_usage(root.parent if root.parent.exists() else '/').total // 1024}Ki"}
+        disk = shutil.disk_usage(root if root.exists() else "/").total
+        self.capacity = {
+            "cpu": str(len(cpus.cpus)),
+            "memory": f"{memory // 1024}Ki",
+            "pods": "110",
+            "ephemeral-storage": f"{disk // 1024}Ki",
+        }
         self.allocatable = dict(self.capacity)
         # Node i hands out 127.(64+i).x.y; a random start so a restarted agent does not reuse the
         # address a lingering process of the previous run may still hold.
         self._ip_base = int(ipaddress.IPv4Address(f"127.{64 + index}.0.2"))
         self._ip_cursor = random.randrange(POD_ADDRESSES)
         self.pods: dict[str, PodRuntime] = {}
+        self.port = 0  # the kubelet API (container logs), served once run() starts
+        self.server_ssl: ssl.SSLContext | None = None
         self._wake = asyncio.Event()
         self.informer = Informer(
             client, "/api/v1/pods", params={"fieldSelector": f"spec.nodeName={name}"}, on_change=self._changed
@@ -143,20 +153,38 @@ class Kubelet:
         stamp = now_rfc3339()
 
         def condition(kind: str, status: str, reason: str, message: str) -> dict[str, Any]:
-            return {"type": kind, "status": status, "reason": reason, "message": message,
-                    "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}
+            return {
+                "type": kind,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastHeartbeatTime": stamp,
+                "lastTransitionTime": stamp,
+            }
 
         return {
             "capacity": self.capacity,
             "allocatable": self.allocatable,
             "conditions": [
-                condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-                condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                condition(
+                    "MemoryPressure",
+                    "False",
+                    "KubeletHasSufficientMemory",
+                    "kubelet has sufficient memory available",
+                ),
+                condition(
+                    "DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"
+                ),
+                condition(
+                    "PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"
+                ),
                 condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
             ],
-            "addresses": [{"type": "InternalIP", "address": self.host_ip}, {"type": "Hostname", "address": self.name}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "addresses": [
+                {"type": "InternalIP", "address": self.host_ip},
+                {"type": "Hostname", "address": self.name},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.port}},
             "nodeInfo": {
                 "machineID": f"hive-testbed-{self.name}",
                 "systemUUID": f"hive-testbed-{self.name}",
@@ -189,7 +217,9 @@ class Kubelet:
             if old is not None and old.get("status") == condition["status"]:
                 condition["lastTransitionTime"] = old.get("lastTransitionTime")
         await self.client.request(
-            "PATCH", f"/api/v1/nodes/{self.name}/status", body={"status": status},
+            "PATCH",
+            f"/api/v1/nodes/{self.name}/status",
+            body={"status": status},
             content_type="application/strategic-merge-patch+json",
         )
 
@@ -213,10 +243,20 @@ class Kubelet:
                     "metadata": {
                         "name": self.name,
                         "namespace": "kube-node-lease",
-                        "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": self.name,
-                                             "uid": node["metadata"]["uid"]}],
+                        "ownerReferences": [
+                            {
+                                "apiVersion": "v1",
+                                "kind": "Node",
+                                "name": self.name,
+                                "uid": node["metadata"]["uid"],
+                            }
+                        ],
                     },
-                    "spec": {"holderIdentity": self.name, "leaseDurationSeconds": LEASE_SECONDS, "renewTime": stamp},
+                    "spec": {
+                        "holderIdentity": self.name,
+                        "leaseDurationSeconds": LEASE_SECONDS,
+                        "renewTime": stamp,
+                    },
                 },
             )
 
@@ -237,8 +277,13 @@ class Kubelet:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
-                               "namespace": meta["namespace"], "uid": meta["uid"]},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
             "reason": reason,
             "message": message,
             "type": "Warning" if warning else "Normal",
@@ -251,7 +296,34 @@ class Kubelet:
             await self.client.create(f"/api/v1/namespaces/{meta['namespace']}/events", body)
 
     # -- pods ----------------------------------------------------------------------------------
+    async def _serve_api(self) -> web.AppRunner | None:
+        """The kubelet API the API server proxies ``kubectl logs`` to (HTTPS, client certificate)."""
+        if self.server_ssl is None:
+            return None
+        app = web.Application()
+        app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._container_logs)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host_ip, 0, ssl_context=self.server_ssl)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
+        return runner
+
+    async def _container_logs(self, request: web.Request) -> web.StreamResponse:
+        namespace, name, container = (request.match_info[k] for k in ("namespace", "pod", "container"))
+        runtime = next((r for r in self.pods.values() if r.namespace == namespace and r.name == name), None)
+        if runtime is None or not runtime.log_path(container).exists():
+            raise web.HTTPNotFound(text=f'container "{container}" in pod "{name}" not found')
+        data = runtime.log_path(container).read_bytes()
+        tail = request.query.get("tailLines")
+        if tail is not None and tail.isdigit():
+            data = b"".join(data.splitlines(keepends=True)[-int(tail) :]) if int(tail) else b""
+        return web.Response(body=data, content_type="text/plain")
+
     async def run(self) -> None:
+        runner = await self._serve_api()
         await self.register()
         try:
             async with asyncio.TaskGroup() as group:
@@ -260,6 +332,8 @@ class Kubelet:
                 group.create_task(self._sync_loop())
         finally:
             await self.shutdown()
+            if runner is not None:
+                await runner.cleanup()
 
     async def _sync_loop(self) -> None:
         while True:
@@ -291,7 +365,15 @@ class Kubelet:
                     asyncio.get_running_loop().create_task(self._terminate(runtime, grace))
                 continue
             if runtime is None:
-                runtime = PodRuntime(self, pod, self._allocate_ip())
+                # A pod keeps the address it was given (the API refuses to change it), also when
+                # the agent restarts and runs it again.
+                known = (pod.get("status") or {}).get("podIP")
+                ip = (
+                    known
+                    if known and known not in {r.ip for r in self.pods.values()}
+                    else self._allocate_ip()
+                )
+                runtime = PodRuntime(self, pod, ip)
                 runtime.cpus, runtime.exclusive = self.cpu_manager.allocate(uid, whole_cpus(pod))
                 self.pods[uid] = runtime
                 await runtime.start()
@@ -323,7 +405,9 @@ class Kubelet:
 
     async def shutdown(self) -> None:
         """Stop every pod (the agent is going away); the objects stay for the next start."""
-        await asyncio.gather(*(runtime.terminate(2.0) for runtime in self.pods.values()), return_exceptions=True)
+        await asyncio.gather(
+            *(runtime.terminate(2.0) for runtime in self.pods.values()), return_exceptions=True
+        )
         for runtime in self.pods.values():
             self.cpu_manager.release(runtime.uid)
         self.pods.clear()

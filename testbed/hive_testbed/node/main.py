@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import signal
+import ssl
 from pathlib import Path
 
 from hive_testbed.kube import KubeClient
@@ -56,8 +57,18 @@ async def run(layout: Layout, *, nodes: int, images: dict[str, list[str]], resta
         )
         for index in range(nodes)
     ]
+    for index, kubelet in enumerate(kubelets):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(layout.pki / "ca.crt"))
+        context.verify_mode = ssl.CERT_REQUIRED  # only the API server's kubelet-client certificate
+        context.load_cert_chain(
+            layout.pki / f"node-{index}-serving.crt", layout.pki / f"node-{index}-serving.key"
+        )
+        kubelet.server_ssl = context
     cpus.shared_pids = lambda: [
-        pid for kubelet in kubelets for runtime in kubelet.pods.values() if not runtime.exclusive
+        pid
+        for kubelet in kubelets
+        for runtime in kubelet.pods.values()
+        if not runtime.exclusive
         for pid in runtime.pids()
     ]
     stop = asyncio.Event()
@@ -89,8 +100,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     images = {name: command.split() for name, _, command in (spec.partition("=") for spec in args.image)}
-    asyncio.run(run(Layout(args.state_dir.resolve()), nodes=args.nodes, images=images,
-                    restart_backoff=args.restart_backoff))
+    asyncio.run(
+        run(
+            Layout(args.state_dir.resolve()),
+            nodes=args.nodes,
+            images=images,
+            restart_backoff=args.restart_backoff,
+        )
+    )
 
 
 if __name__ == "__main__":

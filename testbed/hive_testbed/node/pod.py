@@ -83,6 +83,9 @@ class PodRuntime:
         self._last_status: dict[str, Any] | None = None
         self.host_ip = kubelet.host_ip
 
+    def is_stopping(self) -> bool:
+        return self.stopping
+
     @property
     def path(self) -> str:
         return f"/api/v1/namespaces/{self.namespace}/pods/{self.name}"
@@ -97,7 +100,9 @@ class PodRuntime:
         for kind, name in referenced_objects(self.pod):
             plural = "secrets" if kind == "secret" else "configmaps"
             try:
-                fetched[(kind, name)] = await client.get(f"/api/v1/namespaces/{self.namespace}/{plural}/{name}")
+                fetched[(kind, name)] = await client.get(
+                    f"/api/v1/namespaces/{self.namespace}/{plural}/{name}"
+                )
             except KubeError as exc:
                 if exc.status != 404:
                     raise
@@ -139,9 +144,9 @@ class PodRuntime:
             path = Path(str(source.get("path", "")))
             if not path.is_absolute():
                 raise SpecError(f"persistentvolume {pv['metadata']['name']} has no local path")
-            path.mkdir(parents=True, exist_ok=True)
+            path.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a local directory; instant)
             return path
-        return self.dir / "volumes" / volume["name"]
+        return self.dir / "volumes" / str(volume["name"])
 
     async def sync_files(self) -> bool:
         """Make or refresh every volume and the hosts file; False (and a waiting reason) when a
@@ -167,7 +172,9 @@ class PodRuntime:
             if not self.volumes_ready:
                 for state in self.containers:
                     state.waiting_reason, state.waiting_message = "ContainerCreating", str(exc)
-                await self.kubelet.event(self.pod, "FailedMount", f"MountVolume.SetUp failed: {exc}", warning=True)
+                await self.kubelet.event(
+                    self.pod, "FailedMount", f"MountVolume.SetUp failed: {exc}", warning=True
+                )
                 self.mark_dirty()
             return False
         self.write_hosts()
@@ -213,7 +220,7 @@ class PodRuntime:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.kubelet.max_backoff)
                 state.restarts += 1
-        if self.stopping:
+        if self.is_stopping():
             return
         self.initialized = True
         for state in self.containers:
@@ -225,7 +232,9 @@ class PodRuntime:
         await self.sync_files()
         try:
             env = self._env(spec)
-            image_command = [] if spec.get("command") else self.kubelet.command_for_image(spec.get("image", ""))
+            image_command = (
+                [] if spec.get("command") else self.kubelet.command_for_image(spec.get("image", ""))
+            )
         except SpecError as exc:
             state.waiting_reason, state.waiting_message = "CreateContainerConfigError", str(exc)
             self.mark_dirty()
@@ -251,11 +260,23 @@ class PodRuntime:
         }
         spec_file = self.dir / f"{spec['name']}.launch.json"
         spec_file.write_text(json.dumps(launch))
-        argv = ["unshare", "--mount", "--propagation", "private", sys.executable, "-m",
-                "hive_testbed.node.launcher", str(spec_file)]
+        argv = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            sys.executable,
+            "-m",
+            "hive_testbed.node.launcher",
+            str(spec_file),
+        ]
         with self.log_path(spec["name"]).open("ab") as log_file:
             state.process = await asyncio.create_subprocess_exec(
-                *argv, stdout=log_file, stderr=log_file, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
+                *argv,
+                stdout=log_file,
+                stderr=log_file,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
             )
         state.started_at = now_rfc3339()
         state.waiting_reason = state.waiting_message = None
@@ -292,7 +313,7 @@ class PodRuntime:
             state.exit_code = await state.process.wait()
             state.finished_at = now_rfc3339()
             state.ready = False
-            if self.stopping:
+            if self.is_stopping():  # terminate() may have run while we awaited the exit
                 return
             state.last_terminated = _terminated(state)
             if policy == "Never" or (policy == "OnFailure" and state.exit_code == 0):
@@ -301,9 +322,13 @@ class PodRuntime:
             if time.monotonic() - began > 600:
                 backoff = self.kubelet.restart_backoff
             state.waiting_reason = "CrashLoopBackOff"
-            state.waiting_message = f"back-off {backoff:.0f}s restarting failed container={state.spec['name']}"
+            state.waiting_message = (
+                f"back-off {backoff:.0f}s restarting failed container={state.spec['name']}"
+            )
             self.mark_dirty()
-            await self.kubelet.event(self.pod, "BackOff", "Back-off restarting failed container", warning=True)
+            await self.kubelet.event(
+                self.pod, "BackOff", "Back-off restarting failed container", warning=True
+            )
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.kubelet.max_backoff)
             state.restarts += 1
@@ -311,7 +336,11 @@ class PodRuntime:
     async def _probe(self, state: ContainerState) -> None:
         """Startup probe until it succeeds, then readiness and liveness, each on its own period."""
         spec = state.spec
-        startup, readiness, liveness = spec.get("startupProbe"), spec.get("readinessProbe"), spec.get("livenessProbe")
+        startup, readiness, liveness = (
+            spec.get("startupProbe"),
+            spec.get("readinessProbe"),
+            spec.get("livenessProbe"),
+        )
         failures = {"startup": 0, "readiness": 0, "liveness": 0}
         successes = {"readiness": 0}
         next_run = {"startup": 0.0, "readiness": 0.0, "liveness": 0.0}
@@ -333,7 +362,9 @@ class PodRuntime:
                     else:
                         failures["startup"] += 1
                         if failures["startup"] >= int(startup.get("failureThreshold", 3)):
-                            await self.kubelet.event(self.pod, "Unhealthy", "Startup probe failed", warning=True)
+                            await self.kubelet.event(
+                                self.pod, "Unhealthy", "Startup probe failed", warning=True
+                            )
                             self._signal(state, signal.SIGKILL)
                 await asyncio.sleep(0.05)
                 continue
@@ -346,7 +377,9 @@ class PodRuntime:
                 if await self._check(readiness, state):
                     failures["readiness"] = 0
                     successes["readiness"] += 1
-                    if not state.ready and successes["readiness"] >= int(readiness.get("successThreshold", 1)):
+                    if not state.ready and successes["readiness"] >= int(
+                        readiness.get("successThreshold", 1)
+                    ):
                         state.ready = True
                         self.mark_dirty()
                 else:
@@ -355,20 +388,25 @@ class PodRuntime:
                     if state.ready and failures["readiness"] >= int(readiness.get("failureThreshold", 3)):
                         state.ready = False
                         self.mark_dirty()
-            if liveness is not None and age >= float(liveness.get("initialDelaySeconds", 0)):
-                if now >= next_run["liveness"]:
-                    next_run["liveness"] = now + float(liveness.get("periodSeconds", 10))
-                    if await self._check(liveness, state):
+            if (
+                liveness is not None
+                and age >= float(liveness.get("initialDelaySeconds", 0))
+                and now >= next_run["liveness"]
+            ):
+                next_run["liveness"] = now + float(liveness.get("periodSeconds", 10))
+                if await self._check(liveness, state):
+                    failures["liveness"] = 0
+                else:
+                    failures["liveness"] += 1
+                    if failures["liveness"] >= int(liveness.get("failureThreshold", 3)):
                         failures["liveness"] = 0
-                    else:
-                        failures["liveness"] += 1
-                        if failures["liveness"] >= int(liveness.get("failureThreshold", 3)):
-                            failures["liveness"] = 0
-                            await self.kubelet.event(
-                                self.pod, "Unhealthy", "Liveness probe failed; container will be restarted",
-                                warning=True,
-                            )
-                            self._signal(state, signal.SIGTERM)
+                        await self.kubelet.event(
+                            self.pod,
+                            "Unhealthy",
+                            "Liveness probe failed; container will be restarted",
+                            warning=True,
+                        )
+                        self._signal(state, signal.SIGTERM)
             await asyncio.sleep(0.05)
 
     async def _check(self, probe: dict[str, Any], state: ContainerState) -> bool:
@@ -417,8 +455,13 @@ class PodRuntime:
     async def _pre_stop(self, state: ContainerState) -> None:
         hook = state.spec["lifecycle"]["preStop"]
         if "exec" in hook:
-            await probes.run_probe({"exec": hook["exec"], "timeoutSeconds": 3600}, self.ip, state.spec,
-                                   pid=state.process.pid if state.process else None, env=self._env(state.spec))
+            await probes.run_probe(
+                {"exec": hook["exec"], "timeoutSeconds": 3600},
+                self.ip,
+                state.spec,
+                pid=state.process.pid if state.process else None,
+                env=self._env(state.spec),
+            )
         elif "httpGet" in hook:
             await probes.run_probe({"httpGet": hook["httpGet"], "timeoutSeconds": 3600}, self.ip, state.spec)
         elif "sleep" in hook:

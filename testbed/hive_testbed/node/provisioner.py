@@ -56,7 +56,11 @@ def volume_for_claim(
             "nodeAffinity": {
                 "required": {
                     "nodeSelectorTerms": [
-                        {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}
+                        {
+                            "matchExpressions": [
+                                {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}
+                            ]
+                        }
                     ]
                 }
             },
@@ -107,7 +111,7 @@ class LocalProvisioner:
             )
             if volume is None or volume["metadata"]["name"] in existing:
                 continue
-            Path(volume["spec"]["local"]["path"]).mkdir(parents=True, exist_ok=True)
+            Path(volume["spec"]["local"]["path"]).mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
             try:
                 await self.client.create("/api/v1/persistentvolumes", volume)
             except KubeError as exc:

@@ -114,8 +114,8 @@ def resource_value(
         value = allocatable.get(name, "0") if kind == "limits" else "0"
     quantity = parse_quantity(value)
     scale = parse_quantity(divisor or "1")
-    if scale == 0:
-        raise SpecError(f"resourceFieldRef {resource}: divisor is zero")
+    if scale == 0:  # the API server stores an unset divisor as "0"; the kubelet reads it as 1
+        scale = Decimal(1)
     return str(math.ceil(quantity / scale))
 
 

@@ -85,7 +85,10 @@ def render_kubeconfig(
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
-            {"name": "hive-testbed", "cluster": {"server": server, "certificate-authority-data": data(ca_file)}}
+            {
+                "name": "hive-testbed",
+                "cluster": {"server": server, "certificate-authority-data": data(ca_file)},
+            }
         ],
         "users": [
             {

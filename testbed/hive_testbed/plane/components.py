@@ -106,6 +106,10 @@ def apiserver_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
         # Endpoints; nothing in the bed reads them (the proxy knows where the API server is).
         "--endpoint-reconciler-type=none",
         "--allow-privileged=true",
+        f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+        f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+        f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+        "--kubelet-preferred-address-types=InternalIP",
         "--profiling=false",
         "--event-ttl=1h",
         "--v=1",

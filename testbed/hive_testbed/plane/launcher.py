@@ -142,11 +142,12 @@ class Plane:
             wanted["apiserver"] = self.options.apiserver_port
         chosen: dict[str, int] = {}
         for name, port in wanted.items():
+            usable = port
             if port and not _port_free(port):
                 if name == "apiserver" and self.options.apiserver_port:
                     raise PlaneError(f"port {port} for kube-apiserver is taken on 127.0.0.1")
-                port = 0
-            chosen[name] = port or _free_port()
+                usable = 0
+            chosen[name] = usable or _free_port()
         return Ports(**chosen)
 
     def _issue_certificates(self) -> None:
@@ -163,6 +164,19 @@ class Plane:
             ),
             ip_addresses=("127.0.0.1", API_SERVICE_IP),
             server=True,
+        )
+        for index in range(self.options.nodes):
+            pki.issue(
+                f"node-{index}-serving",
+                common_name=node_name(index),
+                ip_addresses=("127.0.0.1",),
+                dns_names=(node_name(index),),
+                server=True,
+            )
+        pki.issue(
+            "apiserver-kubelet-client",
+            common_name="kube-apiserver-kubelet-client",
+            organizations=("system:masters",),
         )
         identities = {
             "admin": ("hive-admin", ("system:masters",)),
@@ -211,7 +225,9 @@ class Plane:
                 if check():
                     return
             time.sleep(0.2)
-        raise PlaneError(f"{name} not ready within {self.options.timeout:.0f} s; its log:\n{self._log_tail(name)}")
+        raise PlaneError(
+            f"{name} not ready within {self.options.timeout:.0f} s; its log:\n{self._log_tail(name)}"
+        )
 
     def _log_tail(self, name: str, lines: int = 25) -> str:
         try:
@@ -241,7 +257,12 @@ class Plane:
 
     def _apply(self, documents: list[dict[str, Any]], what: str) -> None:
         reply = self.kubectl(
-            "apply", "--server-side", "--force-conflicts", "--field-manager=hive-testbed", "-f", "-",
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=hive-testbed",
+            "-f",
+            "-",
             input_text=yaml.safe_dump_all(documents),
         )
         if reply.returncode != 0:
@@ -260,8 +281,9 @@ class Plane:
         if documents:
             self._apply(documents, f"the CRDs of {directory}")
             names = [str(doc["metadata"]["name"]) for doc in documents]
-            reply = self.kubectl("wait", "--for=condition=Established", "--timeout=30s",
-                                 *(f"crd/{name}" for name in names))
+            reply = self.kubectl(
+                "wait", "--for=condition=Established", "--timeout=30s", *(f"crd/{name}" for name in names)
+            )
             if reply.returncode != 0:
                 raise PlaneError(f"CRDs not established: {reply.stderr.strip()}")
             return names
@@ -308,19 +330,28 @@ class Plane:
             )
             self._spawn("kube-scheduler", scheduler_argv(bins / "kube-scheduler", self.layout, self.ports))
             kcm, scheduler = self.ports.controller_manager, self.ports.scheduler
-            self._wait("kube-controller-manager", lambda: self._https_ok(kcm, "/healthz", authenticated=False))
+            self._wait(
+                "kube-controller-manager", lambda: self._https_ok(kcm, "/healthz", authenticated=False)
+            )
             self._wait("kube-scheduler", lambda: self._https_ok(scheduler, "/healthz", authenticated=False))
             self._spawn("node-agent", self._node_agent_argv())
             self._wait("node-agent", self._nodes_ready)
         except BaseException:
             self.down()
             raise
-        return {"url": self.url, "kubeconfig": str(self.kubeconfig), "crds": crds,
-                "seconds": round(time.monotonic() - started, 2), "pids": dict(self.pids)}
+        return {
+            "url": self.url,
+            "kubeconfig": str(self.kubeconfig),
+            "crds": crds,
+            "seconds": round(time.monotonic() - started, 2),
+            "pids": dict(self.pids),
+        }
 
     def _node_agent_argv(self) -> list[str]:
         argv = [
-            sys.executable, "-m", "hive_testbed.node.main",
+            sys.executable,
+            "-m",
+            "hive_testbed.node.main",
             f"--state-dir={self.layout.root}",
             f"--nodes={self.options.nodes}",
         ]
