@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
 import time
 
 import pytest
@@ -114,6 +115,23 @@ async def test_forked_capture_sees_the_state_as_of_the_fork_while_the_parent_cha
     digest_only = await _capture(capture, 8, keep_bytes=False)
     assert digest_only.data is None and digest_only.digest == hashlib.sha256(b"y" * 10).hexdigest()
     assert capture.in_flight == 0
+
+
+async def test_the_capture_child_holds_none_of_the_parents_sockets() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def slow() -> bytes:
+        time.sleep(1.0)
+        return b"state"
+
+    capture = ForkedCapture(slow)
+    pending = asyncio.create_task(_capture(capture, 1, keep_bytes=False))
+    await asyncio.sleep(0.1)  # the child is running
+    listener.close()
+    rebound = socket.create_server(("127.0.0.1", port))  # EADDRINUSE if the child kept it open
+    rebound.close()
+    assert (await pending).digest == hashlib.sha256(b"state").hexdigest()
 
 
 async def test_forked_capture_reports_a_failing_child_and_bounds_the_children() -> None:

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 DigestReason = Literal["interval", "snapshot"]
 _DIGEST_HEX = 64
 _READ_CHUNK = 1 << 20
+_MAX_FD = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,10 @@ def _child(write_fd: int, serialise: Callable[[], bytes], *, keep_bytes: bool, n
     """Runs in the forked child; never returns."""
     code = 1
     try:
+        # Hold none of the parent's descriptors: a listening socket kept open here would stop a
+        # node restarted right after a crash from binding its ports until this child finishes.
+        os.closerange(3, write_fd)
+        os.closerange(write_fd + 1, _MAX_FD)
         signal.set_wakeup_fd(-1)  # the parent's loop owns the wakeup socket
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)
