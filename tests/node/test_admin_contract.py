@@ -15,7 +15,14 @@ import aiohttp
 import pytest
 
 from hive_cli.local.cluster import LocalCluster
-from hive_runtime.contract.client import AdminClient, Conflict, InvalidRequest, NotFound
+from hive_runtime.contract.client import (
+    AdminClient,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    NotLeader,
+    Unavailable,
+)
 from hive_runtime.transport import Frame
 from hive_runtime.transport.frames import encode_frame
 
@@ -222,3 +229,24 @@ async def test_well_framed_nonsense_at_peer_and_client_ports_changes_nothing(
     assert cluster.is_running(1), cluster.log_tail(1)
     assert await cluster.wait_ready(within=10) == 1
     assert await _state(cluster, 1) == before
+
+
+async def test_a_membership_change_that_cannot_commit_shows_as_pending(
+    make_cluster: Callable[..., LocalCluster],
+) -> None:
+    cluster = make_cluster(election_ticks=300)  # 3 s: the leader keeps leading after losing quorum
+    cluster.start_all()
+    leader = await cluster.wait_ready(within=60)
+    for node in cluster.nodes:
+        if node != leader:
+            cluster.kill(node, sig=signal.SIGKILL)
+    async with cluster.admin_client(leader) as admin:
+        adding = asyncio.create_task(admin.add_learner(4))
+        async with asyncio.timeout(5):
+            while (status := await admin.status()).pending_membership_change is None:
+                await asyncio.sleep(0.02)
+        pending = status.pending_membership_change
+        assert pending.learners == [4] and sorted(pending.voters) == sorted(cluster.nodes)
+        assert pending.index > status.commit_index
+        with pytest.raises((Unavailable, NotLeader)):  # never committed: outcome unknown
+            await adding
