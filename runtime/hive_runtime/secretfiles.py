@@ -58,6 +58,8 @@ class SecretFiles:
 
     def _read(self) -> dict[str, bytes]:
         contents: dict[str, bytes] = {}
+        if not self.directory.is_dir():  # no Secret is mounted: there is nothing to hash
+            return contents
         for entry in sorted(self.directory.iterdir()):
             if entry.name.startswith("."):
                 continue
