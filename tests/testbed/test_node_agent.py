@@ -378,7 +378,10 @@ def test_cluster_names_services_and_graceful_termination(kubectl: Kubectl, names
     assert 3 <= stubborn_seconds < 20, "SIGTERM ignored: killed once the 3 s grace period is over"
 
 
-CPUS = "print([l.split(':')[1].strip() for l in open('/proc/self/status') if l.startswith('Cpus_allowed_list')][0], flush=True)"
+CPUS = (
+    "print([l.split(':')[1].strip() for l in open('/proc/self/status')"
+    " if l.startswith('Cpus_allowed_list')][0], flush=True)"
+)
 
 
 def _cpu_list(text: str) -> set[int]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import ipaddress
 import logging
@@ -31,11 +32,12 @@ from typing import Any
 
 from aiohttp import web
 
+import hive_testbed
 from hive_testbed.kube import Informer, KubeClient, KubeError
 from hive_testbed.node.cpus import CpuManager
 from hive_testbed.node.network import ClusterNetwork
 from hive_testbed.node.pod import PodRuntime, now_rfc3339
-from hive_testbed.node.spec import whole_cpus
+from hive_testbed.node.spec import SpecError, whole_cpus
 
 log = logging.getLogger(__name__)
 KUBELET_VERSION = "v1.37.2"
@@ -44,11 +46,40 @@ ZONES = ("zone-a", "zone-b", "zone-c")
 POD_ADDRESSES = 4000
 
 
-def default_images() -> dict[str, list[str]]:
-    """Images the bed knows how to run without a ``command`` in the container spec."""
-    runtime = [sys.executable, "-m", "hive_cli.main", "runtime", "serve", "--set", 'version="{tag}"']
-    python = [sys.executable]
-    return {"hive-runtime": runtime, "python": python, "python3": python}
+@dataclasses.dataclass(frozen=True)
+class Image:
+    """What the bed knows of an image: the argv it runs without a ``command``, the executables it
+    provides (a container ``command`` naming one runs it), and the ENV baked into it. ``{tag}`` in
+    any of them is replaced by the image's tag."""
+
+    entrypoint: tuple[str, ...]
+    executables: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+
+def default_images() -> dict[str, Image]:
+    """The Hive runtime image runs ``hive runtime serve`` and reports its tag as its build version;
+    the generic Python images provide the interpreter."""
+    python = (sys.executable,)
+    hive = (sys.executable, "-m", "hive_cli.main")
+    return {
+        "hive-runtime": Image(
+            entrypoint=(*hive, "runtime", "serve"),
+            executables=(("hive", hive), ("python3", python), ("python", python)),
+            env=(("HIVE_BUILD_VERSION", "{tag}"),),
+        ),
+        "python": Image(entrypoint=python, executables=(("python3", python), ("python", python))),
+        "python3": Image(entrypoint=python, executables=(("python3", python), ("python", python))),
+    }
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """``registry/team/hive-runtime:1.2`` -> ``("registry/team/hive-runtime", "1.2")``."""
+    last = image.rsplit("/", maxsplit=1)[-1]
+    if ":" in last:
+        name, tag = image.rsplit(":", 1)
+        return name, tag
+    return image, "latest"
 
 
 class Kubelet:
@@ -61,7 +92,7 @@ class Kubelet:
         root: Path,
         network: ClusterNetwork,
         cpus: CpuManager,
-        images: dict[str, list[str]] | None = None,
+        images: dict[str, Image] | None = None,
         restart_backoff: float = 10.0,
         max_backoff: float = 300.0,
         host_ip: str = "127.0.0.1",
@@ -99,16 +130,33 @@ class Kubelet:
         )
         network.listeners.append(self._hosts_changed)
 
-    def command_for_image(self, image: str) -> list[str]:
-        last = image.rsplit("/", maxsplit=1)[-1]
-        name, _, tag = last.partition(":") if ":" in last else (last, "", "latest")
-        full = image.rsplit(":", 1)[0] if ":" in last else image
-        for key in (image, full, name):
-            if key in self.images:
-                return [part.replace("{tag}", tag) for part in self.images[key]]
-        from hive_testbed.node.spec import SpecError
+    def resolve(self, image: str, command: list[str], args: list[str], env: dict[str, str]) -> list[str]:
+        """The argv a container runs, as the image would: ``command`` (or the image's entrypoint)
+        with its first word looked up among the image's executables, then ``args``."""
+        name, tag = split_image(image)
+        known = next(
+            (self.images[k] for k in (image, name, name.rsplit("/", 1)[-1]) if k in self.images), None
+        )
+        if not command:
+            if known is None:
+                raise SpecError(f"no entrypoint known for image {image!r}: set the container's command")
+            command = [part.replace("{tag}", tag) for part in known.entrypoint]
+        elif known is not None and command[0] in dict(known.executables):
+            command = [*dict(known.executables)[command[0]], *command[1:]]
+        return command + args
 
-        raise SpecError(f"no command known for image {image!r}: set the container's command")
+    def host_paths(self) -> list[str]:
+        """What a container's volumes must not hide: the interpreter, the installed code and this
+        node's directory (containers share the host's root filesystem)."""
+        code = [str(Path(module.__file__ or "").resolve().parents[1]) for module in (hive_testbed,)]
+        return sorted({sys.prefix, sys.base_prefix, str(self.root), *code, *sys.path[1:]} - {""})
+
+    def image_env(self, image: str) -> dict[str, str]:
+        name, tag = split_image(image)
+        known = next(
+            (self.images[k] for k in (image, name, name.rsplit("/", 1)[-1]) if k in self.images), None
+        )
+        return {key: value.replace("{tag}", tag) for key, value in (known.env if known else ())}
 
     def _changed(self, kind: str, obj: dict[str, Any]) -> None:
         runtime = self.pods.get(obj["metadata"]["uid"])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hive_testbed.kube import KubeClient
 from hive_testbed.node.cpus import CpuManager
-from hive_testbed.node.kubelet import Kubelet
+from hive_testbed.node.kubelet import Image, Kubelet
 from hive_testbed.node.network import ClusterNetwork
 from hive_testbed.node.provisioner import LocalProvisioner
 from hive_testbed.plane.bootstrap import PROVISIONER_NAME
@@ -35,7 +35,7 @@ def _client(layout: Layout, server: str, identity: str) -> KubeClient:
     )
 
 
-async def run(layout: Layout, *, nodes: int, images: dict[str, list[str]], restart_backoff: float) -> None:
+async def run(layout: Layout, *, nodes: int, images: dict[str, Image], restart_backoff: float) -> None:
     state = json.loads(layout.state_file.read_text())
     port = int(state["ports"]["apiserver"])
     server = f"https://127.0.0.1:{port}"
@@ -99,7 +99,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--restart-backoff", type=float, default=10.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    images = {name: command.split() for name, _, command in (spec.partition("=") for spec in args.image)}
+    images = {
+        name: Image(entrypoint=tuple(command.split()))
+        for name, _, command in (spec.partition("=") for spec in args.image)
+    }
     asyncio.run(
         run(
             Layout(args.state_dir.resolve()),

@@ -232,9 +232,9 @@ class PodRuntime:
         await self.sync_files()
         try:
             env = self._env(spec)
-            image_command = (
-                [] if spec.get("command") else self.kubelet.command_for_image(spec.get("image", ""))
-            )
+            argv = container_argv(spec, env, [])
+            command = argv[: len(spec.get("command") or [])]
+            argv = self.kubelet.resolve(spec.get("image", ""), command, argv[len(command) :], env)
         except SpecError as exc:
             state.waiting_reason, state.waiting_message = "CreateContainerConfigError", str(exc)
             self.mark_dirty()
@@ -252,11 +252,12 @@ class PodRuntime:
                 {"source": str(source), "target": mount["mountPath"], "readOnly": bool(mount.get("readOnly"))}
             )
         launch = {
-            "argv": container_argv(spec, env, image_command),
+            "argv": argv,
             "env": env,
             "mounts": mounts,
-            "workingDir": spec.get("workingDir") or str(self.dir),
+            "workingDir": spec.get("workingDir") or "/",
             "cpus": self.cpus if self.exclusive else self.kubelet.cpu_manager.shared(),
+            "keep": self.kubelet.host_paths(),
         }
         spec_file = self.dir / f"{spec['name']}.launch.json"
         spec_file.write_text(json.dumps(launch))
@@ -291,6 +292,7 @@ class PodRuntime:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": "/root",
             "HOSTNAME": (self.pod.get("spec") or {}).get("hostname") or self.name,
+            **self.kubelet.image_env(container.get("image", "")),
         }
         env = container_env(
             self.pod,
