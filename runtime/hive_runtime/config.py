@@ -143,10 +143,12 @@ class TransportSettings(_Strict):
 class DigestSettings(_Strict):
     """State digests recorded at every multiple of ``interval`` (each costs one full serialisation
     of the state in a forked child: about 0.7 s of CPU at 100k resting orders), newest ``window``
-    kept for ``GET /digest``."""
+    kept for ``GET /digest``. At most ``max_captures`` forked children (digests, snapshots,
+    backups) run at once; each may come to hold a copy of the heap, so this bounds memory."""
 
     interval: int = Field(default=100_000, ge=1, le=1_000_000_000)
     window: int = Field(default=256, ge=1, le=100_000)
+    max_captures: int = Field(default=3, ge=1, le=16)
 
 
 class CpuSettings(_Strict):

@@ -68,6 +68,7 @@ class LocalCluster:
     election_ticks: int = 15
     snapshot_every: int = 50_000
     digest_interval: int = 1_000
+    digest_max_captures: int = 3
     extra_config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -139,7 +140,11 @@ class LocalCluster:
                 "keep_entries": min(5_000, self.snapshot_every // 2),
             },
             "transport": {"reconnect_initial_seconds": 0.02, "reconnect_max_seconds": 0.25},
-            "digests": {"interval": self.digest_interval, "window": 256},
+            "digests": {
+                "interval": self.digest_interval,
+                "window": 256,
+                "max_captures": self.digest_max_captures,
+            },
             **self.extra_config,
         }
         (node_dir / "secrets").mkdir(parents=True, exist_ok=True)

@@ -111,7 +111,7 @@ class RuntimeNode:
             checkpoint_interval_ms=config.audit_checkpoint_interval_ms,
         )
         self.digests = DigestLog(interval=config.digests.interval, window=config.digests.window)
-        self.capture = ForkedCapture(self.state.snapshot)
+        self.capture = ForkedCapture(self.state.snapshot, max_children=config.digests.max_captures)
         restored = self.storage.snapshot()
         if restored.meta.index > 0:  # the state starts from this snapshot: its digest is known now
             self.digests.record(restored.meta.index, hashlib.sha256(restored.data).hexdigest(), "snapshot")

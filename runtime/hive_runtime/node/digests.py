@@ -15,9 +15,11 @@ the loop reads in the background. The child touches no lock other threads may ho
 CPython's own SHA-256 (not OpenSSL) and raw file descriptors, and leaves with ``os._exit``.
 
 A replica catching up applies many entries per loop iteration and may pass several capture points
-at once; each needs its own fork (the state moves on right after), so up to ``max_children`` (8)
-run together. Beyond that a point is skipped and counted (``hive_digests_skipped_total``); at the
-default interval (100,000 entries) that takes a replay of 800,000 entries in one iteration.
+at once; each needs its own fork (the state moves on right after), so up to ``max_children``
+(``digests.max_captures``, default 3) run together. Each child may come to hold a copy of the heap
+(reference counting writes to every object it visits), which is why they are bounded. Beyond the
+bound a point is skipped and counted (``hive_digests_skipped_total``); at the default interval
+(100,000 entries) that takes several hundred thousand entries applied within one capture's time.
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ class ForkedCapture:
         self,
         serialise: Callable[[], bytes],
         *,
-        max_children: int = 8,
+        max_children: int = 3,
         nice: int = 10,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
