@@ -105,6 +105,19 @@ async def _metric(cluster: LocalCluster, node: int, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " "))
 
 
+async def _frames_seen(cluster: LocalCluster) -> dict[str, float]:
+    url = f"http://{cluster.host(1)}:{cluster.ports['metrics']}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    seen = {"client": 0.0, "peer": 0.0}
+    for line in text.splitlines():
+        if line.startswith(("hive_frames_received_total{", "hive_frames_rejected_total{")):
+            for port in seen:
+                if f'port="{port}"' in line:
+                    seen[port] += float(line.split()[-1])
+    return seen
+
+
 async def _state(cluster: LocalCluster, node: int) -> tuple[int, int, str]:
     status = (await cluster.admin(node, "GET", "/status"))[1]
     return status["term"], status["appliedIndex"], status["latestDigest"]["digest"]
@@ -225,8 +238,13 @@ async def test_well_framed_nonsense_at_peer_and_client_ports_changes_nothing(
     client_kinds = ("get", "order", "ping", "trade", "put", "cas", "nonsense")
     client_frames = [encode_frame(Frame(kind, p)) for kind in client_kinds for p in INVALID_PAYLOADS]
     peer_frames = [encode_frame(Frame(kind, p)) for kind in ("raft", "x") for p in INVALID_PAYLOADS]
+    seen_before = await _frames_seen(cluster)
     await _send_frames(cluster, "client", cluster.client_tls_files, client_frames)
     await _send_frames(cluster, "peer", cluster.tls_files(1), peer_frames)
+    seen_after = await _frames_seen(cluster)
+    # every frame reached the node's frame server (dispatched, or refused as an unknown kind)
+    assert seen_after["client"] - seen_before["client"] >= len(client_frames)
+    assert seen_after["peer"] - seen_before["peer"] >= len(peer_frames)
     assert cluster.is_running(1), cluster.log_tail(1)
     assert await cluster.wait_ready(within=10) == 1
     assert await _state(cluster, 1) == before
