@@ -215,7 +215,7 @@ def _delta(before: dict[str, float], after: dict[str, float], name: str) -> floa
 
 def _rows(name: str, phase: dict[str, Any]) -> tuple[list[list[str]], dict[str, Any]]:
     rows = []
-    worst_p99 = worst_max = worst_fork = worst_save = 0.0
+    worst_p99 = worst_max = worst_fork = worst_save = worst_fsync = 0.0
     leader_changes = captures_total = 0
     for node, after in phase["after"].items():
         before = phase["before"][node]
@@ -223,16 +223,18 @@ def _rows(name: str, phase: dict[str, Any]) -> tuple[list[list[str]], dict[str, 
         lag_max = after.get("hive_event_loop_lag_max_seconds", 0.0)
         fork_p99 = _quantile_bound(before, after, "hive_state_capture_fork_seconds", 0.99)
         save_max = _quantile_bound(before, after, "hive_snapshot_save_seconds", 1.0)
+        fsync_p99 = _quantile_bound(before, after, "hive_fsync_latency_seconds", 0.99)
         captures = int(_delta(before, after, "hive_state_capture_seconds_count"))
         first, last = phase["first"][node], phase["last"][node]
         leader_changes = max(leader_changes, last.term - first.term)
         worst_p99, worst_max = max(worst_p99, p99), max(worst_max, lag_max)
         worst_fork, worst_save = max(worst_fork, fork_p99), max(worst_save, save_max)
+        worst_fsync = max(worst_fsync, fsync_p99)
         captures_total += captures
         rows.append([
             name, str(node), last.role.value, f"{p99 * 1000:g} ms", f"{lag_max * 1000:.1f} ms",
             f"{fork_p99 * 1000:g} ms", str(captures), f"{first.snapshot_index}->{last.snapshot_index}",
-            f"{save_max * 1000:g} ms", f"{first.term}->{last.term}",
+            f"{save_max * 1000:g} ms", f"{fsync_p99 * 1000:g} ms", f"{first.term}->{last.term}",
         ])  # fmt: skip
     latency = phase["status_latency"]
     summary = {
@@ -242,6 +244,7 @@ def _rows(name: str, phase: dict[str, Any]) -> tuple[list[list[str]], dict[str, 
         "captures": captures_total,
         "fork_p99_ms_bound": worst_fork * 1000,
         "snapshot_save_max_ms_bound": worst_save * 1000,
+        "fsync_p99_ms_bound": worst_fsync * 1000,
         "status_polls": len(latency),
         "status_p99_ms": round(latency[int(0.99 * (len(latency) - 1))] * 1000, 2) if latency else None,
         "digests_answered": phase["digests_answered"],
@@ -276,7 +279,7 @@ def run(args: argparse.Namespace) -> BenchResult:
             shutil.rmtree(root, ignore_errors=True)
 
     header = ["phase", "node", "role", "lag p99 <=", "lag max", "fork p99 <=", "captures", "snapshot",
-              "save max <=", "term"]  # fmt: skip
+              "save max <=", "fsync p99 <=", "term"]  # fmt: skip
     quiet_rows, quiet_summary = _rows("trickle", quiet)
     admin_rows, admin_summary = _rows("+admin", loaded)
     old_status = f"{reference * 1000:.0f} ms"
@@ -284,7 +287,7 @@ def run(args: argparse.Namespace) -> BenchResult:
         header,
         *quiet_rows,
         *admin_rows,
-        ["ref", "-", "old /status", old_status, "", "", "", "", "", ""],
+        ["ref", "-", "old /status", old_status, *[""] * 7],
     ]
     summary = {
         "orders_resting": args.orders,
