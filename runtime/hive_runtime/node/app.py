@@ -5,14 +5,13 @@ ticker, one outbound link per peer, the peer, client, admin, probe and metrics s
 TLS file watcher. Certificates reload in place; nothing here restarts the process.
 
 State digests are recorded at deterministic indexes and snapshots are serialised in forked
-children (:mod:`hive_runtime.node.digests`), so neither stalls the loop; the loop's own lag is a
+children (:mod:`hive_runtime.node.captures`), so neither stalls the loop; the loop's own lag is a
 metric (:mod:`hive_runtime.node.loop_lag`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib.metadata
 import logging
 import os
@@ -32,8 +31,9 @@ from hive_runtime.config import RuntimeConfig
 from hive_runtime.identity import Role
 from hive_runtime.node.admin import admin_app
 from hive_runtime.node.audit_seal import AuditSealer
+from hive_runtime.node.captures import StateCaptures
 from hive_runtime.node.client_api import ClientService
-from hive_runtime.node.digests import Capture, CaptureDone, DigestLog, ForkedCapture
+from hive_runtime.node.digests import CaptureDone
 from hive_runtime.node.driver import RaftDriver
 from hive_runtime.node.durable import DurableRaftStorage
 from hive_runtime.node.http import ReloadingServerContext, metrics_app, probe_app, start_site
@@ -110,11 +110,12 @@ class RuntimeNode:
             checkpoint_every=config.audit_checkpoint_every,
             checkpoint_interval_ms=config.audit_checkpoint_interval_ms,
         )
-        self.digests = DigestLog(interval=config.digests.interval, window=config.digests.window)
-        self.capture = ForkedCapture(self.state.snapshot, max_children=config.digests.max_captures)
+        self.captures = StateCaptures(
+            self.state.snapshot, settings=config.digests, metrics=self.metrics, name=config.member_name
+        )
+        self.digests = self.captures.digests
         restored = self.storage.snapshot()
-        if restored.meta.index > 0:  # the state starts from this snapshot: its digest is known now
-            self.digests.record(restored.meta.index, hashlib.sha256(restored.data).hexdigest(), "snapshot")
+        self.captures.restored(restored.meta.index, restored.data)
         timing = config.raft
         self.output = OutputCoalescer()
         self.driver = RaftDriver(
@@ -134,9 +135,9 @@ class RuntimeNode:
             on_fsync=self.metrics.fsync_latency.observe,
             after_apply=self._drain_audit,
             capture_every=config.digests.interval,
-            on_capture_point=self._capture_digest,
-            on_snapshot_restored=self._snapshot_installed,
-            snapshot_capture=self._capture_snapshot,
+            on_capture_point=self.captures.capture_point,
+            on_snapshot_restored=self.captures.snapshot_installed,
+            snapshot_capture=self.captures.snapshot,
         )
         self.audit_writer = self._open_audit_trail()
         self.secrets = (
@@ -214,53 +215,9 @@ class RuntimeNode:
             self.audit_writer.flush(fsync=False)
 
     # -- digests and leadership ---------------------------------------------------------------------
-    def _capture_digest(self, index: int) -> None:
-        """The driver just applied ``index``, a multiple of the digest interval: capture it now."""
-
-        def done(capture: Capture | None, error: BaseException | None) -> None:
-            if capture is None:
-                log.warning("node %s: no digest at %s: %s", self.config.member_name, index, error)
-                return
-            self._captured(capture)
-            self.digests.record(index, capture.digest, "interval")
-
-        if not self.capture.start(index, keep_bytes=False, done=done):
-            self.metrics.digests_skipped.inc()
-            log.warning("node %s: digest at %s skipped (captures busy)", self.config.member_name, index)
-
-    def _capture_snapshot(self, index: int, saved: Callable[[int, bytes | None], None]) -> bool:
-        def done(capture: Capture | None, error: BaseException | None) -> None:
-            if capture is None:
-                log.warning("node %s: snapshot at %s failed: %s", self.config.member_name, index, error)
-                saved(index, None)
-                return
-            self._captured(capture)
-            self.digests.record(index, capture.digest, "snapshot")
-            started = time.perf_counter()
-            saved(index, capture.data)  # writes and fsyncs the snapshot file, on the loop
-            self.metrics.snapshot_save_seconds.observe(time.perf_counter() - started)
-
-        return self.capture.start(index, keep_bytes=True, done=done)
-
     def capture_state(self, done: CaptureDone) -> bool:
         """Serialise the applied state as of now in the background (backups)."""
-        return self.capture.start(self.driver.applied_index, keep_bytes=True, done=done)
-
-    def _captured(self, capture: Capture) -> None:
-        self.metrics.capture_fork_seconds.observe(capture.fork_seconds)
-        self.metrics.capture_seconds.observe(capture.child_seconds)
-
-    def _snapshot_installed(self, index: int, data: bytes) -> None:
-        """A snapshot from the leader replaced the state: its bytes are the state's serialisation,
-        so their SHA-256 is the digest at ``index`` (hashed on a worker thread)."""
-        hashing = asyncio.get_running_loop().run_in_executor(None, _sha256_hex, data)
-        hashing.add_done_callback(
-            lambda future: (
-                self.digests.record(index, future.result(), "snapshot")
-                if not future.cancelled() and future.exception() is None
-                else None
-            )
-        )
+        return self.captures.state_now(self.driver.applied_index, done)
 
     def best_transfer_target(self) -> int | None:
         """The voter (other than this leader) with the highest match index."""
@@ -407,7 +364,7 @@ class RuntimeNode:
             await self.close()
 
     async def close(self) -> None:
-        self.capture.close()
+        self.captures.close()
         for task in self._link_tasks.values():
             task.cancel()
         await asyncio.gather(*self._link_tasks.values(), return_exceptions=True)
@@ -431,7 +388,3 @@ async def serve(config: RuntimeConfig) -> None:
         await runner
     except asyncio.CancelledError:
         log.info("node %s stopped", config.member_name)
-
-
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
