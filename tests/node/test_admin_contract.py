@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from hive_cli.local.cluster import LocalCluster
+from hive_runtime.contract import NodeRole, TransferOutcome
 from hive_runtime.contract.client import (
     AdminClient,
     Conflict,
@@ -269,3 +270,24 @@ async def test_a_membership_change_that_cannot_commit_shows_as_pending(
         assert pending.index > status.commit_index
         with pytest.raises((Unavailable, NotLeader)):  # never committed: outcome unknown
             await adding
+
+
+async def test_a_transfer_to_a_dead_voter_times_out_and_the_leader_stays(
+    make_cluster: Callable[..., LocalCluster],
+) -> None:
+    cluster = make_cluster()
+    cluster.start_all()
+    leader = await cluster.wait_ready(within=60)
+    target = next(node for node in cluster.nodes if node != leader)
+    cluster.kill(target, sig=signal.SIGKILL)
+    async with cluster.client() as client:
+        await client.put("k", "the target misses this entry")
+    async with cluster.admin_client(leader) as admin:
+        answer = await admin.transfer_leadership(target=target, wait_seconds=10)
+        assert answer.transfer.outcome is TransferOutcome.TIMED_OUT, answer
+        assert answer.transfer.new_leader == leader
+        status = await admin.status()
+        assert status.role is NodeRole.LEADER
+        assert status.leadership_transfer is not None and status.leadership_transfer.id == answer.transfer.id
+    async with cluster.client() as client:
+        await client.put("k", "writes go on after the aborted transfer")
