@@ -29,3 +29,13 @@ async def test_status_does_not_serialise_the_state(tmp_path: Path, monkeypatch: 
         assert status.secrets == {} and len(status.ca_bundle_fingerprint) == 64
     finally:
         node.storage.close()
+
+
+def test_status_names_every_entry_type_the_state_machine_applies() -> None:
+    from hive_runtime.node import state
+    from hive_runtime.node.status import ENTRY_TAGS
+
+    tags = {
+        value[0] for name, value in vars(state).items() if name.endswith("_TAG") and isinstance(value, bytes)
+    }
+    assert set(ENTRY_TAGS.values()) == tags, "a new entry type must be listed in node/status.py"

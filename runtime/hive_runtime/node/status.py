@@ -27,7 +27,13 @@ from hive_runtime.node import state as node_state
 if TYPE_CHECKING:
     from hive_runtime.node.app import RuntimeNode
 
-ENTRY_TYPES = ["trading", "register", "batch", "auditTick"]  # the envelopes node.state applies
+ENTRY_TAGS = {  # the envelopes node.state applies, by wire tag
+    "trading": node_state.TRADING,
+    "register": node_state.REGISTER,
+    "batch": node_state.BATCH,
+    "auditTick": node_state.AUDIT_TICK,
+}
+ENTRY_TYPES = list(ENTRY_TAGS)
 SNAPSHOT = SnapshotFormat(name=node_state.SNAPSHOT_FORMAT, version=node_state.SNAPSHOT_VERSION)
 
 
