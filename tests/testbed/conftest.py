@@ -72,11 +72,13 @@ def namespace(api: RawClient) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     created = api.post("/api/v1/namespaces", {"metadata": {"name": name}})
     assert created.status == 201, created.body
-    # Pods are refused until the service-account controller has made the namespace's default account.
+    # Controllers fill every new namespace: pods are refused until the default service account
+    # exists, and the root CA ConfigMap appears in lists. Wait for both so tests start settled.
     deadline = time.monotonic() + 30
-    while api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").status != 200:
-        assert time.monotonic() < deadline, f"no default service account in {name}"
-        time.sleep(0.1)
+    for path in ("serviceaccounts/default", "configmaps/kube-root-ca.crt"):
+        while api.get(f"/api/v1/namespaces/{name}/{path}").status != 200:
+            assert time.monotonic() < deadline, f"no {path} in namespace {name}"
+            time.sleep(0.1)
     yield name
     api.delete(f"/api/v1/namespaces/{name}")
 

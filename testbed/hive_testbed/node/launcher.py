@@ -27,7 +27,9 @@ def _bind(handle: int, target: Path, *, read_only: bool = False) -> None:
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.touch(exist_ok=True)
-    subprocess.run(["mount", "--bind", source, str(target)], check=True)
+    # --no-canonicalize: the kernel follows the fd itself (mount(8) would resolve its path text,
+    # which may now point inside a volume mounted over it).
+    subprocess.run(["mount", "--no-canonicalize", "--bind", source, str(target)], check=True)
     if read_only:
         subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True)
 
