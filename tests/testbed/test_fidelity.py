@@ -15,7 +15,6 @@ import pytest
 
 from hive_testbed.rawclient import RawClient
 
-
 # Every namespace also gets this ConfigMap from the controller manager's root CA publisher.
 ROOT_CA = "kube-root-ca.crt"
 
