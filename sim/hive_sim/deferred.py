@@ -1,7 +1,8 @@
 """The WAL's worker threads, made deterministic: their work runs when the simulation says so.
 
 Why: the WAL zero-fills preallocation chunks and prepares the next segment on worker threads
-(:mod:`hive_runtime.storage.preallocation`, :mod:`hive_runtime.storage.segment_preparation`).
+(:mod:`hive_runtime.storage.preallocation`, :mod:`hive_runtime.storage.segment_preparation`), and
+the node writes its snapshot files on one (:mod:`hive_runtime.storage.snapshot_writer`).
 On a power-loss disk a worker's ``fdatasync`` also makes the main thread's records durable, so
 *when* it runs changes what a power cut keeps, and real threads would make a seed unrepeatable.
 :func:`deferred_storage_workers` replaces the ``ThreadPoolExecutor`` those two modules create
@@ -18,10 +19,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
 
-from hive_runtime.storage import preallocation, segment_preparation
+from hive_runtime.storage import preallocation, segment_preparation, snapshot_writer
 from hive_sim.powerloss import PowerCut, PowerLossDisk, PowerLossFileOps
 
-_EXECUTOR = "ThreadPoolExecutor"  # the name both worker modules look up when they start a worker
+_EXECUTOR = "ThreadPoolExecutor"  # the name the worker modules look up when they start a worker
 _queues: dict[int, list[DeferredFuture]] = {}  # id(disk) -> jobs not yet run, in submission order
 
 
@@ -60,9 +61,14 @@ def _owner(fn: Callable[..., Any]) -> PowerLossFileOps | None:
 
 
 class DeferredExecutor:
-    """Stands in for ``ThreadPoolExecutor(max_workers=1)`` in the WAL's worker modules."""
+    """Stands in for ``ThreadPoolExecutor(max_workers=1)`` in the storage's worker modules."""
 
-    def __init__(self, max_workers: int = 1, thread_name_prefix: str = "") -> None:
+    def __init__(
+        self,
+        max_workers: int = 1,
+        thread_name_prefix: str = "",
+        initializer: Callable[[], object] | None = None,
+    ) -> None:
         self._jobs: list[DeferredFuture] = []
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> DeferredFuture:
@@ -105,8 +111,8 @@ def drop_background(disk: PowerLossDisk) -> None:
 
 @contextlib.contextmanager
 def deferred_storage_workers() -> Iterator[None]:
-    """Make the WAL's worker modules use :class:`DeferredExecutor` while the block runs."""
-    modules = (preallocation, segment_preparation)
+    """Make the storage's worker modules use :class:`DeferredExecutor` while the block runs."""
+    modules = (preallocation, segment_preparation, snapshot_writer)
     saved = [getattr(module, _EXECUTOR) for module in modules]
     for module in modules:
         setattr(module, _EXECUTOR, DeferredExecutor)

@@ -8,6 +8,7 @@ simulation must find a violation within a bounded number of seeds.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from hive_sim.durability import run_seeds
 
 from hive_runtime.node.driver import RaftDriver
 from hive_runtime.storage import OsFileOps, hardstate, node_storage, snapshots, wal_recovery
+from hive_runtime.storage.snapshots import Snapshot
 from hive_runtime.storage.wal import WriteAheadLog
 
 WITHIN_SEEDS = 40
@@ -66,8 +68,10 @@ class SkipsTheRotationDirectoryFsync(WriteAheadLog):
         self._dir_dirty = False
 
 
-def _first_failure(driver_class: Callable[..., RaftDriver] = RaftDriver) -> int | None:
-    results, _ = run_seeds(range(1, WITHIN_SEEDS + 1), driver_class=driver_class, stop_at_first_failure=True)
+def _first_failure(
+    driver_class: Callable[..., RaftDriver] = RaftDriver, *, within: int = WITHIN_SEEDS
+) -> int | None:
+    results, _ = run_seeds(range(1, within + 1), driver_class=driver_class, stop_at_first_failure=True)
     failing = [result for result in results if not result.ok]
     return failing[0].seed if failing else None
 
@@ -94,3 +98,21 @@ def test_directories_created_without_a_parent_fsync_are_caught(monkeypatch: pyte
     for module in (hardstate, snapshots, wal_recovery):
         monkeypatch.setattr(module, "makedirs_durably", plain_makedirs)
     assert _first_failure() is not None
+
+
+def test_compacting_the_log_before_the_snapshot_file_is_durable_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """(e) Snapshot files are written on a worker thread; a node that compacts its WAL as soon
+    as the write starts (not once it is durable) loses entries no snapshot covers yet. The window
+    is one simulated worker job (0.5-5 ms), so a crash must land inside it: seed 102 is the first
+    to catch it, hence the larger budget."""
+    write_snapshot = node_storage.NodeStorage.write_snapshot
+
+    def compacts_at_once(self: node_storage.NodeStorage, snapshot: Snapshot) -> Future[Path]:
+        written = write_snapshot(self, snapshot)
+        self.adopt_snapshot(snapshot, keep_entries=0)
+        return written
+
+    monkeypatch.setattr(node_storage.NodeStorage, "write_snapshot", compacts_at_once)
+    assert _first_failure(within=150) is not None

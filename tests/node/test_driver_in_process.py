@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from hive_runtime.node.state import (
     register_cas,
     register_put,
 )
+from hive_runtime.storage import Snapshot, SnapshotStore
 
 VOTERS = raft.ConfState(frozenset({1, 2, 3}))
 
@@ -211,3 +213,59 @@ def test_a_batch_that_does_not_decode_applies_nothing() -> None:
     assert state.apply_batch(8, b"\x03\xc1") == []
     assert state.apply_batch(9, batch_entry([batch_entry([register_put("k", 2)])])) == []  # no nesting
     assert state.read_register("k") == 1 and state.applied_index == 9
+
+
+async def test_snapshot_files_are_written_off_the_loop_and_a_due_digest_point_is_captured_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a snapshot capture (the node's forked one, here inline), the snapshot file is written
+    on the storage's worker thread and the log is compacted only once it is durable; a digest
+    point where a snapshot is due is captured once, by the snapshot capture."""
+    loop_thread = threading.get_ident()
+    writers: list[int] = []
+    save = SnapshotStore.save
+
+    def recording_save(self: SnapshotStore, snapshot: Snapshot) -> Path:
+        writers.append(threading.get_ident())
+        return save(self, snapshot)
+
+    monkeypatch.setattr(SnapshotStore, "save", recording_save)
+    loop = asyncio.get_running_loop()
+    state = NodeStateMachine()
+    snapshot_captures: list[int] = []
+    digest_points: list[int] = []
+
+    def capture(index: int, done: Callable[[int, bytes | None], None]) -> bool:
+        snapshot_captures.append(index)
+        loop.call_soon(done, index, state.snapshot())
+        return True
+
+    storage = DurableRaftStorage(tmp_path / "n1", bootstrap=raft.ConfState(frozenset({1})))
+    driver = RaftDriver(
+        raft_config=raft.RaftConfig(node_id=1, election_ticks=10, heartbeat_ticks=1),
+        storage=storage,
+        state=state,
+        rng=random.Random(1),
+        send=lambda message: None,
+        snapshot_every=10,
+        keep_entries=0,
+        capture_every=10,
+        on_capture_point=digest_points.append,
+        snapshot_capture=capture,
+    )
+    task = loop.create_task(driver.run())
+    try:
+        async with asyncio.timeout(10):
+            while not driver.is_leader:
+                driver.tick()
+                await asyncio.sleep(0.001)
+            while driver.applied_index < 10:  # one at a time: each entry its own Ready
+                await driver.propose(register_put("k", driver.applied_index))
+            while driver.snapshot_index < 10:
+                await asyncio.sleep(0.001)
+    finally:
+        task.cancel()
+        storage.close()
+    assert 10 in snapshot_captures and 10 not in digest_points
+    assert writers and loop_thread not in writers
+    assert driver.snapshot_index == 10 and storage.first_index() == 11

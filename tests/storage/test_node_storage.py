@@ -74,3 +74,31 @@ def test_log_starting_after_the_snapshot_is_refused(tmp_path: Path, make_entries
         path.unlink()
     with pytest.raises(CorruptLogError, match="entries are missing"):
         NodeStorage(tmp_path, segment_bytes=256)
+
+
+@pytest.mark.parametrize("kept", [1, 3])
+def test_snapshots_kept_bounds_the_snapshot_files(tmp_path: Path, make_entries: Factory, kept: int) -> None:
+    """``storage.snapshots_kept``: the newest ``kept`` snapshot files stay, older ones go."""
+    storage = NodeStorage(tmp_path, snapshots_kept=kept)
+    storage.append(make_entries(1, 60, term=1))
+    storage.sync()
+    for index in (10, 20, 30, 40, 50):
+        storage.save_snapshot(Snapshot(SnapshotMeta(index=index, term=1), b"s%d" % index))
+    assert [index for index, _, _ in storage.snapshots.list()] == [10, 20, 30, 40, 50][-kept:]
+    storage.close()
+
+
+def test_a_snapshot_written_off_thread_changes_nothing_until_adopted(
+    tmp_path: Path, make_entries: Factory
+) -> None:
+    storage = NodeStorage(tmp_path, segment_bytes=512)
+    storage.append(make_entries(1, 100, term=2))
+    storage.sync()
+    snapshot = Snapshot(SnapshotMeta(index=80, term=2), b"state")
+    written = storage.write_snapshot(snapshot)
+    assert written.result(timeout=10).exists()
+    assert storage.snapshot() is None and storage.wal.first_index() == 1  # not adopted yet
+    assert storage.adopt_snapshot(snapshot, keep_entries=0)
+    assert storage.snapshot() == snapshot and storage.first_index() == 81
+    assert not storage.adopt_snapshot(Snapshot(SnapshotMeta(index=70, term=2), b"older"))
+    storage.close()

@@ -103,6 +103,7 @@ class RuntimeNode:
             config.data_dir / "raft",
             bootstrap=raft.ConfState(config.initial_voters),
             segment_bytes=config.storage.segment_bytes,
+            snapshots_kept=config.storage.snapshots_kept,
             durable=config.storage.fsync == "always",
             metrics=StorageMetrics(self.registry),
         )

@@ -20,13 +20,17 @@ first, the proposer gets :class:`OutcomeUnknown` and retries idempotently.
 
 Two hooks keep state serialisation off the loop: ``on_capture_point`` runs right after every
 ``capture_every``-th index is applied (the node records the digest of the state at exactly that
-index), and a ``snapshot_capture`` serialises snapshots in the background; the snapshot is saved
-when its bytes arrive, at the index it was started at.
+index), and a ``snapshot_capture`` serialises snapshots in the background. When a snapshot is due
+at a capture point, the snapshot capture starts there instead and serves as that point's digest
+too (one serialisation, not two). When the bytes arrive the snapshot file is written on the
+storage's worker thread, and only once it is durable is the log compacted behind it, back on the
+loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -35,7 +39,7 @@ from functools import partial
 from itertools import count
 
 from hive_runtime import raft
-from hive_runtime.node.durable import DurableRaftStorage
+from hive_runtime.node.durable import DurableRaftStorage, PendingSnapshot
 from hive_runtime.node.state import NodeStateMachine, batch_entry, is_batch
 
 log = logging.getLogger(__name__)
@@ -73,7 +77,8 @@ Resolve = Callable[[bytes | None, BaseException | None], None]
 SnapshotCapture = Callable[[int, Callable[[int, bytes | None], None]], bool]
 """``capture(index, done)``: start serialising the state as of now (applied ``index``) off the
 loop and call ``done(index, data)`` on the loop later (``data`` None on failure); False when it
-cannot start now. Without one, the driver serialises snapshots inline."""
+cannot start now. The capture also records the digest at ``index``. Without one, the driver
+serialises and saves snapshots inline."""
 
 
 class RaftDriver:
@@ -319,8 +324,10 @@ class RaftDriver:
                 outcomes = [b""]
         self.applied_index = entry.index
         self.stats.entries_applied += 1
-        if self._capture_every and entry.index % self._capture_every == 0:
-            self._on_capture_point(entry.index)  # the state as of exactly this index
+        # the state as of exactly this index; a snapshot due now captures it once for both
+        capture_point = self._capture_every and entry.index % self._capture_every == 0
+        if capture_point and not (self._snapshot_due() and self._start_snapshot_capture()):
+            self._on_capture_point(entry.index)
         pending = self._pending.pop(entry.index, None)
         if pending is None:
             return
@@ -374,31 +381,62 @@ class RaftDriver:
             for resolve in resolves:
                 _answer(resolve, None, error)
 
+    def _snapshot_due(self) -> bool:
+        return self.applied_index - self.snapshot_index >= self.snapshot_every
+
     def _maybe_snapshot(self) -> None:
-        if self.applied_index - self.snapshot_index < self.snapshot_every:
+        if not self._snapshot_due():
             return
         if self._snapshot_capture is None:
             self.take_snapshot()
-        elif self._snapshot_in_flight is None:
-            index = self.applied_index
-            if self._snapshot_capture(index, self._snapshot_captured):
-                self._snapshot_in_flight = index
+        else:
+            self._start_snapshot_capture()
+
+    def _start_snapshot_capture(self) -> bool:
+        """Start capturing a snapshot of the state as of now; False if none started (one is in
+        flight, there is no capture hook, or the capture cannot start now)."""
+        if self._snapshot_capture is None or self._snapshot_in_flight is not None:
+            return False
+        index = self.applied_index
+        if not self._snapshot_capture(index, self._snapshot_captured):
+            return False
+        self._snapshot_in_flight = index
+        return True
 
     def _snapshot_captured(self, index: int, data: bytes | None) -> None:
         """A snapshot capture started at ``index`` finished (``data`` None: it failed; the next
-        Ready retries). Saved unless a snapshot installed from the leader meanwhile covers it."""
-        self._snapshot_in_flight = None
+        Ready retries). Its file is written on the storage's worker thread unless a snapshot
+        installed from the leader meanwhile covers it."""
         if data is None or index <= self.snapshot_index or self.fatal is not None:
+            self._snapshot_in_flight = None
             return
         try:
-            self.storage.save_snapshot(
-                index=index, conf_state=self.conf_at(index), data=data, keep_entries=self.keep_entries
-            )
+            pending = self.storage.begin_snapshot(index=index, conf_state=self.conf_at(index), data=data)
+        except BaseException as error:
+            self._snapshot_in_flight = None
+            self._stop(error)
+            return
+        loop = asyncio.get_running_loop()
+
+        def written(_: object) -> None:  # on the worker thread (or wherever the future completes)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the node has stopped
+                loop.call_soon_threadsafe(self._snapshot_written, pending)
+
+        pending.written.add_done_callback(written)
+
+    def _snapshot_written(self, pending: PendingSnapshot) -> None:
+        """Back on the loop: the snapshot file is durable (or failed); adopt it and compact."""
+        self._snapshot_in_flight = None
+        if self.fatal is not None:
+            return
+        try:
+            adopted = self.storage.finish_snapshot(pending, keep_entries=self.keep_entries)
         except BaseException as error:
             self._stop(error)
             return
-        self.snapshot_index = index
-        self.stats.snapshots_taken += 1
+        if adopted:
+            self.snapshot_index = pending.index
+            self.stats.snapshots_taken += 1
 
     def take_snapshot(self) -> None:
         """Snapshot the applied state now and compact the log behind it."""

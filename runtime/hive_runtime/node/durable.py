@@ -7,11 +7,18 @@ the WAL. The WAL is thus read only during recovery, never on the replication pat
 
 Entry kinds (normal, membership change, no-op) are not a WAL concept, so each record's data is
 prefixed with one kind byte.
+
+A snapshot the node takes is written in two steps so the event loop never waits for the file:
+:meth:`DurableRaftStorage.begin_snapshot` starts writing it on the storage's worker thread, and
+:meth:`DurableRaftStorage.finish_snapshot`, called on the loop once the file is durable, makes it
+the current snapshot and compacts both logs behind it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,17 @@ def _decode_membership(value: Any) -> raft.ConfState:
     return raft.ConfState(frozenset(value.get("voters", ())), frozenset(value.get("learners", ())))
 
 
+@dataclass(frozen=True)
+class PendingSnapshot:
+    """A snapshot whose file is being written; ``written`` completes when it is durable."""
+
+    index: int
+    conf_state: raft.ConfState
+    data: bytes
+    disk_snapshot: disk.Snapshot
+    written: Future[Path]
+
+
 class DurableRaftStorage:
     """Implements :class:`hive_runtime.raft.Storage` (reads) and the driver's write side."""
 
@@ -49,11 +67,12 @@ class DurableRaftStorage:
         bootstrap: raft.ConfState,
         metrics: disk.StorageMetrics | None = None,
         segment_bytes: int | None = None,
+        snapshots_kept: int = 2,
         durable: bool = True,
         file_ops: disk.OsFileOps | None = None,
     ) -> None:
         """``file_ops`` is the storage layer's seam to the OS (tests pass a power-loss model)."""
-        options: dict[str, Any] = {"metrics": metrics, "file_ops": file_ops}
+        options: dict[str, Any] = {"metrics": metrics, "file_ops": file_ops, "snapshots_kept": snapshots_kept}
         if segment_bytes is not None:
             options["segment_bytes"] = segment_bytes
         self.disk = disk.NodeStorage(data_dir, **options)
@@ -61,6 +80,7 @@ class DurableRaftStorage:
         self._unsynced = False  # WAL writes not yet covered by an fdatasync
         self.memory = self._recover(bootstrap)
         self._saved_term_vote = (self.memory.hard_state.term, self.memory.hard_state.vote)
+        self.closed = False
 
     def _recover(self, bootstrap: raft.ConfState) -> raft.MemoryStorage:
         snapshot = self.disk.snapshot()
@@ -158,7 +178,33 @@ class DurableRaftStorage:
         if compact_to >= self.memory.first_index():
             self.memory.compact(compact_to)
 
+    def begin_snapshot(self, *, index: int, conf_state: raft.ConfState, data: bytes) -> PendingSnapshot:
+        """Start writing a snapshot of the applied state at ``index`` on the worker thread;
+        nothing else changes until :meth:`finish_snapshot`."""
+        meta = disk.SnapshotMeta(index, self.memory.term(index), _encode_membership(conf_state))
+        snapshot = disk.Snapshot(meta, data)
+        return PendingSnapshot(index, conf_state, data, snapshot, self.disk.write_snapshot(snapshot))
+
+    def finish_snapshot(self, pending: PendingSnapshot, *, keep_entries: int) -> bool:
+        """The file of ``pending`` is written (its future is done): adopt it and compact both logs.
+        Raises the write's error; False (nothing changes) when a snapshot installed from the leader
+        meanwhile covers it or the storage is closed.
+
+        The hard state's commit index is not rewritten: recovery takes the commit index to be at
+        least the snapshot's."""
+        pending.written.result()
+        if self.closed or pending.index <= self.memory.snapshot().meta.index:
+            return False
+        self.memory.create_snapshot(pending.index, pending.conf_state, pending.data)
+        if not self.disk.adopt_snapshot(pending.disk_snapshot, keep_entries=keep_entries):
+            return False
+        compact_to = max(pending.index - keep_entries, self.memory.first_index() - 1)
+        if compact_to >= self.memory.first_index():
+            self.memory.compact(compact_to)
+        return True
+
     def close(self) -> None:
+        self.closed = True
         self.disk.close()
 
 

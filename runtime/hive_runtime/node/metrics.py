@@ -73,12 +73,6 @@ class NodeMetrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
             registry=registry,
         )
-        self.snapshot_save_seconds = Histogram(
-            "hive_snapshot_save_seconds",
-            "Writing and fsyncing a snapshot this node took, on the event loop",
-            buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
         self.digests_skipped = Counter(
             "hive_digests_skipped",
             "Digest points not recorded because the background captures were all busy",

@@ -26,6 +26,13 @@ class StorageMetrics:
             "1 while the last write attempt hit ENOSPC",
             registry=self.registry,
         )
+        self.snapshot_save_seconds = Histogram(
+            "hive_snapshot_save_seconds",
+            "Writing, fsyncing and renaming one snapshot file (a snapshot this node took is written "
+            "on the snapshot worker thread, off the event loop)",
+            buckets=(*FSYNC_BUCKETS, 2.5, 10.0),
+            registry=self.registry,
+        )
         self.fsync_seconds = Histogram(
             "hive_wal_fsync_seconds",
             "fdatasync latency of the WAL",

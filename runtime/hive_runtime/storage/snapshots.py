@@ -3,13 +3,17 @@
 File ``snap-<index:020d>-<term:020d>.snap`` = magic ``b"HIVESNP1"`` | meta length:u32le | meta |
 data, where meta is msgpack ``{"index", "term", "membership", "size", "crc32c"}`` and the CRC covers
 the data. Files are written atomically (temp, fsync, rename, fsync directory); the newest
-``keep`` snapshots are retained.
+``keep`` snapshots are retained (``storage.snapshots_kept``). Saves may come from the snapshot
+writer's worker thread and from the owner's thread (a snapshot installed from the leader), so
+they hold one lock.
 """
 
 from __future__ import annotations
 
 import re
 import struct
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,7 +99,10 @@ class SnapshotStore:
         metrics: StorageMetrics | None = None,
     ) -> None:
         self.directory = Path(directory)
+        if keep < 1:
+            raise ValueError("a snapshot store keeps at least one snapshot")
         self.keep = keep
+        self._lock = threading.Lock()
         self._ops = file_ops if file_ops is not None else OsFileOps()
         self.metrics = metrics if metrics is not None else StorageMetrics()
         makedirs_durably(self._ops, self.directory)
@@ -113,16 +120,23 @@ class SnapshotStore:
         return sorted(found)
 
     def save(self, snapshot: Snapshot) -> Path:
-        """Write ``snapshot`` atomically, then delete all but the newest ``keep`` snapshots."""
+        """Write ``snapshot`` atomically, then delete all but the newest ``keep`` snapshots (only
+        once the new file and its directory entry are durable)."""
         path = self.directory / snapshot_file_name(snapshot.meta)
-        try:
-            write_file_atomically(self._ops, path, encode_snapshot(snapshot))
-        except DiskFullError:
-            self.metrics.disk_full.inc()
-            raise
-        for _, _, old in self.list()[: -self.keep]:
-            self._ops.unlink(old)
-        self._ops.fsync_dir(self.directory)
+        encoded = encode_snapshot(snapshot)
+        with self._lock:
+            started = time.perf_counter()
+            try:
+                write_file_atomically(self._ops, path, encoded)
+            except DiskFullError:
+                self.metrics.disk_full.inc()
+                raise
+            old = self.list()[: -self.keep]
+            for _, _, stale in old:
+                self._ops.unlink(stale)
+            if old:
+                self._ops.fsync_dir(self.directory)
+            self.metrics.snapshot_save_seconds.observe(time.perf_counter() - started)
         return path
 
     def load(self, path: Path) -> Snapshot:
