@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 _NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
@@ -71,7 +79,7 @@ class ListenAddresses(_Strict):
 
 
 class Member(_Strict):
-    """A voter of a brand-new cluster (ignored once the node has data: membership is in the log)."""
+    """An initial voter: a member of the membership at log index 0, with its addresses."""
 
     id: int = Field(ge=1)
     name: str = Field(pattern=_NAME_PATTERN)
@@ -165,6 +173,14 @@ class CpuSettings(_Strict):
         return value
 
 
+class ShutdownSettings(_Strict):
+    """SIGTERM on a leader hands leadership to the most caught-up voter and waits at most
+    ``transfer_timeout_seconds`` for a new leader before exiting (followers and learners exit at
+    once). The pod's grace period must exceed it (the operator adds 15 s)."""
+
+    transfer_timeout_seconds: float = Field(default=10.0, ge=0, le=3600)
+
+
 class RuntimeConfig(_Strict):
     """Everything one runtime node needs to start."""
 
@@ -173,7 +189,13 @@ class RuntimeConfig(_Strict):
     cluster: str = Field(pattern=_NAME_PATTERN)
     name: str | None = Field(default=None, pattern=_NAME_PATTERN)  # default: "<cluster>-<node_id - 1>"
     listen: ListenAddresses = ListenAddresses()
-    initial_members: tuple[Member, ...] = ()
+    # "bootstrap": this node is one of initial_members, which form a brand-new cluster.
+    # "join": this node joins an existing cluster as a learner added through the admin API;
+    # initial_members are the voters that cluster was bootstrapped with, and this node is not one.
+    # Both are read on the first start only: then they are recorded in the data directory
+    # (node.bootstrap) and later membership lives in the log.
+    membership: Literal["bootstrap", "join"]
+    initial_members: tuple[Member, ...] = Field(default=(), validate_default=True)
     data_dir: Path
     tls: TlsFiles
     secrets_dir: Path | None = None
@@ -182,6 +204,7 @@ class RuntimeConfig(_Strict):
     transport: TransportSettings = TransportSettings()
     cpu: CpuSettings = CpuSettings()
     digests: DigestSettings = DigestSettings()
+    shutdown: ShutdownSettings = ShutdownSettings()
     member_template: MemberTemplate = MemberTemplate()
     backup_key_file: Path | None = None
     audit_key_file: Path | None = None
@@ -193,12 +216,28 @@ class RuntimeConfig(_Strict):
 
     @field_validator("initial_members")
     @classmethod
-    def _distinct_members(cls, members: tuple[Member, ...]) -> tuple[Member, ...]:
+    def _distinct_members(cls, members: tuple[Member, ...], info: ValidationInfo) -> tuple[Member, ...]:
         for attribute in ("id", "name"):
             values = [getattr(member, attribute) for member in members]
             duplicates = sorted({value for value in values if values.count(value) > 1})
             if duplicates:
                 raise ValueError(f"duplicate member {attribute}s: {duplicates}")
+        mode, node_id = info.data.get("membership"), info.data.get("node_id")
+        listed = node_id in {member.id for member in members}
+        if mode == "bootstrap" and not listed:
+            raise ValueError(
+                f"membership is bootstrap: node {node_id} must be one of initial_members (the new voters)"
+            )
+        if mode == "join" and not members:
+            raise ValueError(
+                "membership is join: list the voters the cluster was bootstrapped with (a joining node "
+                "never forms a cluster of its own)"
+            )
+        if mode == "join" and listed:
+            raise ValueError(
+                f"membership is join: node {node_id} must not be one of initial_members (a joining node "
+                "is added as a learner and never elects itself)"
+            )
         return members
 
     @property
@@ -208,8 +247,8 @@ class RuntimeConfig(_Strict):
     # -- members by id -------------------------------------------------------------------------
     @property
     def initial_voters(self) -> frozenset[int]:
-        """Voters of a brand-new cluster: ``initial_members``, or this node alone."""
-        return frozenset(member.id for member in self.initial_members) or frozenset({self.node_id})
+        """The membership at log index 0: ``initial_members`` (never empty, see the validator)."""
+        return frozenset(member.id for member in self.initial_members)
 
     def _initial(self, node_id: int) -> Member | None:
         return next((member for member in self.initial_members if member.id == node_id), None)

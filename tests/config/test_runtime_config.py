@@ -16,6 +16,7 @@ VALID: dict[str, Any] = {
     "namespace": "prod",
     "cluster": "alpha",
     "listen": {"peer": "0.0.0.0:7100", "client": "0.0.0.0:7200"},
+    "membership": "bootstrap",
     "initial_members": [
         {"id": 1, "name": "alpha-0", "peer": "alpha-0.alpha:7100", "client": "alpha-0.alpha:7200"},
         {"id": 2, "name": "alpha-1", "peer": "alpha-1.alpha:7100", "client": "alpha-1.alpha:7200"},
@@ -88,7 +89,7 @@ def test_invalid_field_is_named(tmp_path: Path, change: dict[str, Any], field: s
 def test_missing_required_fields_are_all_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(_write(tmp_path, {"node_id": 1}))
-    assert set(raised.value.fields) == {"cluster", "data_dir", "tls"}
+    assert set(raised.value.fields) == {"cluster", "data_dir", "tls", "membership"}
 
 
 @pytest.mark.parametrize(
@@ -121,3 +122,30 @@ def test_yaml_words_are_not_booleans_in_flags_and_pin(tmp_path: Path) -> None:
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(VALID) + "cpu:\n  pin: off\n")
     assert load_config(tmp_path / "config.yaml").cpu.pin == "off"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"membership": "bootstrap", "node_id": 3}, "node 3 must be one of initial_members"),
+        ({"membership": "bootstrap", "initial_members": []}, "must be one of initial_members"),
+        ({"membership": "join"}, "node 2 must not be one of initial_members"),
+        ({"membership": "join", "node_id": 3, "initial_members": []}, "never forms a cluster of its own"),
+        ({"membership": "maybe"}, "membership"),
+    ],
+)
+def test_bootstrap_or_join_bad_combinations_name_the_field(
+    tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    field = "membership" if change["membership"] == "maybe" else "initial_members"
+    with pytest.raises(ConfigError) as raised:
+        load_config(_write(tmp_path, {**VALID, **change}))
+    assert field in raised.value.fields
+    assert message in str(raised.value)
+
+
+def test_joining_node_is_not_an_initial_voter(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, {**VALID, "membership": "join", "node_id": 3}))
+    assert config.membership == "join"
+    assert config.initial_voters == frozenset({1, 2})
+    assert config.node_id not in config.initial_voters

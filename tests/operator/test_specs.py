@@ -253,6 +253,8 @@ def test_each_pod_config_is_a_valid_runtime_config(cluster: HiveCluster) -> None
         config = validate_config(yaml.safe_load(data[f"alpha-{ordinal}.yaml"]))
         assert config.node_id == ordinal + 1 and config.member_name == f"alpha-{ordinal}"
         assert config.initial_voters == frozenset(range(1, cluster.spec.replicas + 1))
+        assert config.membership == "bootstrap"
+        assert config.shutdown.transfer_timeout_seconds == 30.0  # spec.upgrade.timeouts.leaderTransfer
         assert config.peer_address(ordinal + 1) == (f"alpha-{ordinal}.alpha-peers.prod.svc", PORTS["peer"])
         for path in (config.tls.ca, config.tls.cert, config.tls.key):
             assert str(path.parent) in mounts and mounts[str(path.parent)] == "tls"
@@ -268,6 +270,7 @@ def test_a_joining_ordinal_is_not_an_initial_voter() -> None:
     cluster = parse(cluster_manifest(replicas=3))
     config = validate_config(runtime_config(cluster, 3, Membership.new_cluster(3)))
     assert config.node_id == 4 and 4 not in config.initial_voters
+    assert config.membership == "join"
     assert config.peer_address(4) == ("alpha-3.alpha-peers.prod.svc", PORTS["peer"])
 
 

@@ -115,6 +115,7 @@ class LocalCluster:
             "node_id": node_id,
             "namespace": self.namespace,
             "cluster": self.cluster,
+            "membership": "bootstrap" if node_id in initial else "join",
             "initial_members": members,
             "member_template": {
                 "peer": f"{prefix}.{{id}}:{self.ports['peer']}",
@@ -165,17 +166,22 @@ class LocalCluster:
         return TlsFileSet(ca=directory / "ca.crt", cert=directory / "tls.crt", key=directory / "tls.key")
 
     # -- processes ------------------------------------------------------------------------------
-    def start(self, node_id: int) -> None:
+    def start(
+        self, node_id: int, *, program: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        """Start ``hive runtime serve`` for the node; ``program`` replaces ``python -m hive_cli.main``
+        (tests run another build that way) and ``env`` adds variables."""
         node = self.nodes[node_id]
         if node.process is not None and node.process.poll() is None:
             return
         log = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child process
+        launcher = program if program is not None else [sys.executable, "-m", "hive_cli.main"]
         node.process = subprocess.Popen(
-            [sys.executable, "-m", "hive_cli.main", "runtime", "serve", "--config", str(node.config_path)],
+            [*launcher, "runtime", "serve", "--config", str(node.config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         log.close()
 

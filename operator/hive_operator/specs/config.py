@@ -6,10 +6,13 @@ certificate paths, so the ConfigMap holds ``<pod>.yaml`` per ordinal and the con
 user Secrets are mounted files the runtime reloads in place. Node ids are ``ordinal + 1``, which
 is the runtime's own default naming (``<cluster>-<node_id - 1>``).
 
-Bootstrap or join is decided per ordinal by :class:`Membership`. Today's runtime expresses both
-through ``initial_members`` (a node listed there bootstraps with that voter set; a node not
-listed waits to be added as a learner); when the runtime gains its explicit bootstrap/join
-field, :func:`_membership_section` is the one place to change.
+Bootstrap or join is decided per ordinal by :class:`Membership` and rendered explicitly
+(:func:`_membership_section`): an ordinal of the bootstrap set has ``membership: bootstrap`` and
+is one of ``initial_members``; any other ordinal has ``membership: join``, with the bootstrap set
+as ``initial_members`` (the membership at log index 0) and itself not in it, so it waits to be
+added as a learner through the admin API and never elects itself. The runtime reads both on its
+first start only. ``shutdown.transfer_timeout_seconds`` is the spec's leader-transfer timeout,
+which the pod's grace period exceeds.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import yaml
 
 from hive_operator.api import HiveCluster
+from hive_operator.api.types import parse_duration
 from hive_operator.specs.meta import (
     AUDIT_DIR,
     BACKUP_KEY_DIR,
@@ -56,9 +60,10 @@ def _member_address(cluster: HiveCluster, ordinal: int, port: str) -> str:
     return f"{names.pod(ordinal)}.{names.peer_service}.{names.namespace}.svc:{PORTS[port]}"
 
 
-def _membership_section(cluster: HiveCluster, membership: Membership) -> dict[str, Any]:
+def _membership_section(cluster: HiveCluster, ordinal: int, membership: Membership) -> dict[str, Any]:
     names = names_of(cluster)
     return {
+        "membership": "bootstrap" if membership.bootstraps(ordinal) else "join",
         "initial_members": [
             {
                 "id": ordinal + 1,
@@ -75,6 +80,11 @@ def _membership_section(cluster: HiveCluster, membership: Membership) -> dict[st
     }
 
 
+def _transfer_timeout_seconds(cluster: HiveCluster) -> float:
+    """The spec's leader-transfer timeout, within the runtime's bound (an hour)."""
+    return min(parse_duration(cluster.spec.upgrade.timeouts.leader_transfer).total_seconds(), 3600.0)
+
+
 def runtime_config(cluster: HiveCluster, ordinal: int, membership: Membership) -> dict[str, Any]:
     """The configuration document of pod ``<cluster>-<ordinal>`` (``hive_runtime.config`` schema).
 
@@ -88,12 +98,13 @@ def runtime_config(cluster: HiveCluster, ordinal: int, membership: Membership) -
         "namespace": names.namespace,
         "cluster": names.cluster,
         "name": pod,
-        **_membership_section(cluster, membership),
+        **_membership_section(cluster, ordinal, membership),
         "data_dir": DATA_DIR,
         "tls": {"ca": f"{TLS_DIR}/ca.crt", "cert": f"{TLS_DIR}/{pod}.crt", "key": f"{TLS_DIR}/{pod}.key"},
         "secrets_dir": SECRETS_DIR,
         "audit_key_file": f"{AUDIT_DIR}/{pod}.key",
         "cpu": {"pin": "auto" if cluster.spec.cpu_isolation.exclusive_cores else "off"},
+        "shutdown": {"transfer_timeout_seconds": _transfer_timeout_seconds(cluster)},
     }
     if cluster.spec.backup is not None:
         document["backup_key_file"] = f"{BACKUP_KEY_DIR}/{BACKUP_KEY_FILE}"

@@ -7,6 +7,12 @@ TLS file watcher. Certificates reload in place; nothing here restarts the proces
 State digests are recorded at deterministic indexes and snapshots are serialised in forked
 children (:mod:`hive_runtime.node.captures`), so neither stalls the loop; the loop's own lag is a
 metric (:mod:`hive_runtime.node.loop_lag`).
+
+Members advertise their build version in a ``hello`` frame on every peer connection; the leader
+replicates them and the resulting ``clusterVersion``, which gates new entry types
+(:mod:`hive_runtime.node.version_gate`). SIGTERM on a leader hands leadership over before exiting
+(:mod:`hive_runtime.node.leave`). Whether the node bootstraps a new cluster or joins one is
+decided on its first start and recorded (:mod:`hive_runtime.node.bootstrap`).
 """
 
 from __future__ import annotations
@@ -31,16 +37,20 @@ from hive_runtime.config import RuntimeConfig
 from hive_runtime.identity import Role
 from hive_runtime.node.admin import admin_app
 from hive_runtime.node.audit_seal import AuditSealer
+from hive_runtime.node.bootstrap import decide as decide_bootstrap
 from hive_runtime.node.captures import StateCaptures
 from hive_runtime.node.client_api import ClientService
 from hive_runtime.node.digests import CaptureDone
 from hive_runtime.node.driver import RaftDriver
 from hive_runtime.node.durable import DurableRaftStorage
 from hive_runtime.node.http import ReloadingServerContext, metrics_app, probe_app, start_site
+from hive_runtime.node.leave import leave
 from hive_runtime.node.loop_lag import LoopLagMonitor
 from hive_runtime.node.metrics import NodeMetrics
 from hive_runtime.node.state import NodeStateMachine
 from hive_runtime.node.transfers import TransferTracker
+from hive_runtime.node.version_gate import VersionGate
+from hive_runtime.node.versions import AUDIT_TICK
 from hive_runtime.platform import freeze_after_warmup, pin_current_thread, thread_pool_off_pinned_core
 from hive_runtime.secretfiles import SecretFiles
 from hive_runtime.storage import StorageMetrics
@@ -101,7 +111,7 @@ class RuntimeNode:
         )
         self.storage = DurableRaftStorage(
             config.data_dir / "raft",
-            bootstrap=raft.ConfState(config.initial_voters),
+            bootstrap=decide_bootstrap(config).conf_state,
             segment_bytes=config.storage.segment_bytes,
             snapshots_kept=config.storage.snapshots_kept,
             durable=config.storage.fsync == "always",
@@ -134,12 +144,21 @@ class RuntimeNode:
             snapshot_every=timing.snapshot_every,
             keep_entries=timing.keep_entries,
             on_fsync=self.metrics.fsync_latency.observe,
-            after_apply=self._drain_audit,
+            after_apply=self._after_apply,
             capture_every=config.digests.interval,
             on_capture_point=self.captures.capture_point,
             on_snapshot_restored=self.captures.snapshot_installed,
             snapshot_capture=self.captures.snapshot,
         )
+        self.version_gate = VersionGate(
+            node_id=config.node_id,
+            build_version=self.build_version,
+            driver=self.driver,
+            state=self.state,
+            name_of=config.name_of,
+            sleep=self._sleep,
+        )
+        self.version_gate.check_not_older()  # a restored snapshot may already be too new for us
         self.audit_writer = self._open_audit_trail()
         self.secrets = (
             SecretFiles(
@@ -157,7 +176,7 @@ class RuntimeNode:
             port_name="peer",
             context=lambda: self.tls.server_context,
             policy=peer_policy,
-            handlers={"raft": self._on_raft_frame},
+            handlers={"raft": self._on_raft_frame, "hello": self._on_hello},
             metrics=self.transport_metrics,
             max_frame_size=config.transport.max_frame_bytes,
             handshake_timeout=config.transport.handshake_timeout_seconds,
@@ -171,6 +190,7 @@ class RuntimeNode:
             chain=lambda: self.state.trading.audit,
             timestamp_us=self.client_service.next_timestamp_us,
             sleep=self._sleep,
+            admitted=lambda: self.version_gate.admits(AUDIT_TICK),
         )
         self.client_server = FrameServer(
             port_name="client",
@@ -209,13 +229,22 @@ class RuntimeNode:
         path = directory / f"trail-{self.driver.applied_index:020d}-{int(time.time() * 1e6)}.audit"
         return AuditWriter(path, load_private_key(self.config.audit_key_file), start_state=start)
 
+    def _after_apply(self) -> None:
+        self._drain_audit()
+        self.version_gate.check_not_older()  # raising stops the Ready loop, and the node
+
     def _drain_audit(self) -> None:
         produced = self.state.trading.take_audit()
         if self.audit_writer is not None and produced:
             self.audit_writer.write(produced)
             self.audit_writer.flush(fsync=False)
 
-    # -- digests and leadership ---------------------------------------------------------------------
+    # -- versions, digests and leadership ---------------------------------------------------------
+    @property
+    def cluster_version(self) -> str | None:
+        """The replicated cluster version (``/status``): None until the first ``VERSIONS`` entry."""
+        return self.version_gate.cluster_version
+
     def capture_state(self, done: CaptureDone) -> bool:
         """Serialise the applied state as of now in the background (backups)."""
         return self.captures.state_now(self.driver.applied_index, done)
@@ -253,6 +282,7 @@ class RuntimeNode:
                 max_frame_size=self.config.transport.max_frame_bytes,
                 metrics=self.transport_metrics,
                 coalescer=self.output,
+                greeting=lambda: Frame("hello", self.version_gate.hello()),
             )
             self.links[node_id] = link
             self._link_tasks[node_id] = asyncio.get_running_loop().create_task(link.run())
@@ -262,6 +292,9 @@ class RuntimeNode:
         if message.to == self.config.node_id:
             return
         self._link(message.to).send(Frame("raft", message.to_wire()))
+
+    async def _on_hello(self, connection: FrameConnection, frame: Frame) -> None:
+        self.version_gate.on_hello(connection.identity.name, frame.payload)
 
     async def _on_raft_frame(self, connection: FrameConnection, frame: Frame) -> None:
         message = raft.Message.from_wire(frame.payload)
@@ -359,6 +392,7 @@ class RuntimeNode:
                     group.create_task(self.secrets.watch(sleep=self._sleep))
                 group.create_task(self._refresh_metrics())
                 group.create_task(self.audit_sealer.run())
+                group.create_task(self.version_gate.run())
                 group.create_task(self._freeze_after_warmup())
                 group.create_task(self.loop_lag.run())
         finally:
@@ -379,12 +413,22 @@ class RuntimeNode:
 
 
 async def serve(config: RuntimeConfig) -> None:
-    """Run a node until SIGTERM or SIGINT."""
+    """Run a node until SIGTERM (a leader hands leadership over first, see
+    :mod:`hive_runtime.node.leave`) or SIGINT (stop now; so does a second SIGTERM)."""
     node = RuntimeNode(config)
     loop = asyncio.get_running_loop()
     runner = loop.create_task(node.run())
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, runner.cancel)
+    leaving: list[asyncio.Task[Any]] = []
+
+    def on_sigterm() -> None:
+        if leaving or not node.ready_event.is_set():
+            runner.cancel()
+            return
+        leaving.append(loop.create_task(leave(node)))
+        leaving[0].add_done_callback(lambda _: runner.cancel())
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+    loop.add_signal_handler(signal.SIGINT, runner.cancel)
     try:
         await runner
     except asyncio.CancelledError:

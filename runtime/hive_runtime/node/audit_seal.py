@@ -8,6 +8,10 @@ some records are not covered by a checkpoint and the interval has passed on its 
 an ``AUDIT_TICK`` entry carrying that time (:func:`~hive_runtime.node.state.audit_tick_entry`).
 Every replica applies it and emits the same checkpoint, which each signs in its own trail.
 
+An ``AUDIT_TICK`` is an entry type newer than the base set: the sealer proposes one only when the
+replicated ``clusterVersion`` admits it (``admitted``, :mod:`hive_runtime.node.version_gate`), so
+a replica of the release before never meets one.
+
 The decision is :meth:`~hive_runtime.audit.chain.AuditChain.idle_checkpoint_due`, the same rule
 the replicas apply; :class:`AuditSealer` is the glue the node runs.
 """
@@ -34,8 +38,10 @@ class AuditSealer:
         chain: Callable[[], AuditChain],
         timestamp_us: Callable[[], int],
         sleep: Callable[[float], Awaitable[None]],
+        admitted: Callable[[], bool] = lambda: True,
     ) -> None:
         self._driver = driver
+        self._admitted = admitted
         self._chain = chain  # read each time: a snapshot restore replaces the chain object
         self._timestamp_us = timestamp_us
         self._sleep = sleep
@@ -49,7 +55,7 @@ class AuditSealer:
 
     def propose_if_due(self) -> bool:
         """Propose one audit tick if this node leads and one is due; True if it did."""
-        if self._in_flight or not self._driver.is_leader:
+        if self._in_flight or not self._driver.is_leader or not self._admitted():
             return False
         now = self._timestamp_us()
         if not self._chain().idle_checkpoint_due(now):

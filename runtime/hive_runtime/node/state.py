@@ -7,15 +7,19 @@ from the engine, and let real-process tests record register histories that the l
 checker verifies, exactly as the simulator does. Both live in the snapshot and the digest, so
 replicas that disagree on either are caught.
 
-``BATCH`` payloads are a msgpack array of ``TRADING``, ``REGISTER`` or ``AUDIT_TICK`` envelopes
-(never nested batches): the leader packs the proposals of one event-loop iteration into one
-entry, so one WAL record, one wire entry and one apply call carry many commands. They apply in
-array order and share the entry's log index (the audit chain orders them).
+``BATCH`` payloads are a msgpack array of ``TRADING``, ``REGISTER``, ``AUDIT_TICK`` or
+``VERSIONS`` envelopes (never nested batches): the leader packs the proposals of one event-loop
+iteration into one entry, so one WAL record, one wire entry and one apply call carry many
+commands. They apply in array order and share the entry's log index (the audit chain orders them).
 
 ``AUDIT_TICK`` payloads are a msgpack integer, the leader's time in microseconds: the leader
 proposes one when the audit trail has records that no checkpoint covers yet and the checkpoint
 interval has passed with no order to trigger one (:mod:`hive_runtime.node.audit_seal`); applying
 it checkpoints them on every replica (:meth:`hive_runtime.trading.TradingStateMachine.audit_tick`).
+
+``VERSIONS`` payloads carry every member's build version and the resulting ``clusterVersion``
+(:mod:`hive_runtime.node.versions`); the leader proposes one when membership or a member's
+version changes, and proposes entry types newer than the base set only when it admits them.
 """
 
 from __future__ import annotations
@@ -25,17 +29,20 @@ from typing import Any
 
 import msgpack
 
+from hive_runtime.node.versions import VERSIONS_TAG, ClusterVersionState
 from hive_runtime.trading import TradingStateMachine
 
 TRADING = 1
 REGISTER = 2
 BATCH = 3
 AUDIT_TICK = 4
+VERSIONS = VERSIONS_TAG
 _TRADING_TAG = bytes([TRADING])
 _REGISTER_TAG = bytes([REGISTER])
 _BATCH_TAG = bytes([BATCH])
 _AUDIT_TICK_TAG = bytes([AUDIT_TICK])
-_BATCHABLE = (_TRADING_TAG, _REGISTER_TAG, _AUDIT_TICK_TAG)
+_VERSIONS_TAG = bytes([VERSIONS])
+_BATCHABLE = (_TRADING_TAG, _REGISTER_TAG, _AUDIT_TICK_TAG, _VERSIONS_TAG)
 SNAPSHOT_FORMAT = "hive-node-state"
 SNAPSHOT_VERSION = 1
 MAX_REGISTER_KEYS = 1024
@@ -93,6 +100,7 @@ class NodeStateMachine:
             checkpoint_every=checkpoint_every, checkpoint_interval_ms=checkpoint_interval_ms
         )
         self.registers: dict[str, Any] = {}
+        self.versions = ClusterVersionState()
         self.applied_index = 0
 
     def apply(self, index: int, data: bytes) -> bytes:
@@ -105,6 +113,9 @@ class NodeStateMachine:
             return self._apply_register(data[1:])
         if tag == _AUDIT_TICK_TAG:
             return self._apply_audit_tick(data[1:])
+        if tag == _VERSIONS_TAG:
+            error = self.versions.apply(data[1:])
+            return encode_register_result(ok=error is None, value=error or self.versions.cluster_version)
         return encode_register_result(ok=False, value="invalid entry envelope")
 
     def apply_batch(self, index: int, data: bytes) -> list[bytes]:
@@ -159,18 +170,21 @@ class NodeStateMachine:
             self.applied_index,
             self.trading.snapshot(),
             sorted(self.registers.items()),
+            self.versions.snapshot_value(),
         ]
         return _pack(document)
 
     def restore(self, data: bytes) -> None:
         try:
-            fmt, version, applied, trading, registers = msgpack.unpackb(data, raw=False)
+            fmt, version, applied, trading, registers, *rest = msgpack.unpackb(data, raw=False)
+            versions = rest[0] if rest else None  # absent in snapshots from before cluster versions
         except Exception as error:
             raise ValueError(f"not a node snapshot: {error}") from None
         if fmt != SNAPSHOT_FORMAT or version != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported node snapshot {fmt!r} version {version!r}")
         self.trading.restore(trading)
         self.registers = dict((key, value) for key, value in registers)
+        self.versions.restore(versions)
         self.applied_index = applied
 
     def digest(self) -> str:

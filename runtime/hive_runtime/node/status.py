@@ -32,6 +32,7 @@ ENTRY_TAGS = {  # the envelopes node.state applies, by wire tag
     "register": node_state.REGISTER,
     "batch": node_state.BATCH,
     "auditTick": node_state.AUDIT_TICK,
+    "versions": node_state.VERSIONS,
 }
 ENTRY_TYPES = list(ENTRY_TAGS)
 SNAPSHOT = SnapshotFormat(name=node_state.SNAPSHOT_FORMAT, version=node_state.SNAPSHOT_VERSION)
@@ -72,10 +73,10 @@ def node_status(node: RuntimeNode) -> StatusResponse:
     certificate = node.tls.certificate
     latest = node.digests.latest()
     transfer = node.transfers.current
-    cluster_version = getattr(node, "cluster_version", None)
+    cluster_version = node.cluster_version
     return StatusResponse(
         build_version=node.build_version,
-        cluster_version=cluster_version if isinstance(cluster_version, str) else None,
+        cluster_version=cluster_version,
         entry_types=ENTRY_TYPES,
         snapshot_format=SNAPSHOT,
         node_id=status.node_id,

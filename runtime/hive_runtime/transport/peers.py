@@ -4,7 +4,9 @@
 the connection's output (written at the end of the loop iteration, or at once when the shared
 :class:`OutputCoalescer` is flushed); while not, frames wait in a bounded queue that the writer
 loop drains after connecting. Past either bound a frame is dropped and counted: Raft resends
-what is lost. Frames the peer sends back on the link are passed to ``on_frame``. When the
+what is lost. A ``greeting`` frame, when given, is the first frame of every connection (the node
+announces itself and its build version with it). Frames the peer sends back on the link are
+passed to ``on_frame``. When the
 connection fails the link waits ``backoff.next_delay()`` (through the injected ``sleep``) and
 connects again; a successful connection resets the backoff.
 """
@@ -64,6 +66,7 @@ class PeerLink:
         context: Callable[[], ssl.SSLContext],
         expect: AccessPolicy,
         on_frame: Callable[[Frame], Awaitable[None]] | None = None,
+        greeting: Callable[[], Frame] | None = None,
         backoff: Backoff | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         queue_limit: int = 10_000,
@@ -78,6 +81,7 @@ class PeerLink:
         self._context = context
         self._expect = expect.for_member(peer_name)
         self._on_frame = on_frame
+        self._greeting = greeting
         self.backoff = backoff if backoff is not None else Backoff()
         self._sleep = sleep
         self._queue: asyncio.Queue[Frame] = asyncio.Queue(maxsize=queue_limit)
@@ -144,6 +148,8 @@ class PeerLink:
     async def _pump(self, connection: FrameConnection) -> None:
         """Send what was queued while disconnected, hand sending over to :meth:`send`, then read
         until the connection fails."""
+        if self._greeting is not None:
+            connection.send_nowait(self._greeting())
         while not self._queue.empty():
             connection.send_nowait(self._queue.get_nowait())
         self._connection = connection
