@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -30,8 +31,48 @@ def test_chart_renders_the_generated_crds() -> None:
     result = _helm("template", "hive", str(REPO / "charts/hive"), "--include-crds")
     assert result.returncode == 0, result.stderr
     rendered = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
-    names = sorted(doc["metadata"]["name"] for doc in rendered if doc["kind"] == "CustomResourceDefinition")
+    crds = [doc for doc in rendered if doc["kind"] == "CustomResourceDefinition"]
+    names = sorted(doc["metadata"]["name"] for doc in crds)
     assert names == ["hivebackups.hive.dev", "hiveclusters.hive.dev"]
-    for doc in rendered:
+    for doc in crds:
         file = REPO / "crds" / f"hive.dev_{doc['spec']['names']['plural']}.yaml"
         assert doc == yaml.safe_load(file.read_text())
+
+
+def _render(*values: str) -> list[dict[str, Any]]:
+    args = ["template", "hive", str(REPO / "charts/hive"), "-n", "hive-system"]
+    for value in values:
+        args += ["--set", value]
+    result = _helm(*args)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def test_chart_ships_the_operator_cluster_wide_by_default() -> None:
+    rendered = {(doc["kind"], doc["metadata"]["name"]): doc for doc in _render()}
+    deployment = rendered[("Deployment", "hive-operator")]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["hive", "operator", "run"]
+    assert "--all-namespaces" in container["args"]
+    assert ("ClusterRole", "hive-operator-hive-system") in rendered
+    assert ("ServiceAccount", "hive-operator") in rendered
+    assert not any(kind == "Role" for kind, _ in rendered)
+
+
+def test_chart_single_namespace_mode_grants_roles_only_where_it_watches() -> None:
+    rendered = _render("operator.watch.allNamespaces=false", "operator.watch.namespaces={trading,risk}")
+    roles = sorted(
+        (d["metadata"]["namespace"], d["kind"]) for d in rendered if d["kind"] in ("Role", "RoleBinding")
+    )
+    assert roles == [
+        ("risk", "Role"),
+        ("risk", "RoleBinding"),
+        ("trading", "Role"),
+        ("trading", "RoleBinding"),
+    ]
+    cluster_roles = [d["metadata"]["name"] for d in rendered if d["kind"] == "ClusterRole"]
+    assert cluster_roles == ["hive-operator-hive-system-crds"], "only CRD watching is cluster-scoped"
+    container = next(d for d in rendered if d["kind"] == "Deployment")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert "--namespace=trading" in container["args"] and "--all-namespaces" not in container["args"]

@@ -33,13 +33,16 @@ def helm(cluster: Any, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_helm_install_upgrade_uninstall(cluster: Any, kubectl: Kubectl, namespace: str) -> None:
     chart = str(REPO / "charts/hive")
-    helm(cluster, "install", "hive", chart, "-n", namespace, "--wait", "--timeout", "60s")
+    # The operator Deployment is installed with no replicas: the bed gives pods no in-cluster API
+    # credentials (tests/testbed/test_operator.py runs the operator as a process instead).
+    none = ("--set", "operator.replicas=0")
+    helm(cluster, "install", "hive", chart, "-n", namespace, *none, "--wait", "--timeout", "60s")
     releases = json.loads(helm(cluster, "list", "-n", namespace, "-o", "json").stdout)
     assert [(r["name"], r["status"], r["revision"]) for r in releases] == [("hive", "deployed", "1")]
     for crd in ("hiveclusters.hive.dev", "hivebackups.hive.dev"):
         assert kubectl.json("get", "crd", crd)["status"]["acceptedNames"]["kind"].startswith("Hive")
 
-    helm(cluster, "upgrade", "hive", chart, "-n", namespace, "--wait", "--timeout", "60s")
+    helm(cluster, "upgrade", "hive", chart, "-n", namespace, *none, "--wait", "--timeout", "60s")
     releases = json.loads(helm(cluster, "list", "-n", namespace, "-o", "json").stdout)
     assert [(r["name"], r["revision"]) for r in releases] == [("hive", "2")]
     history = kubectl.json("get", "secrets", "-n", namespace, "-l", "owner=helm,name=hive")["items"]

@@ -62,6 +62,14 @@ class Layout:
     def state_file(self) -> Path:
         return self.root / "plane.json"
 
+    @property
+    def audit_policy(self) -> Path:
+        return self.root / "audit-policy.yaml"
+
+    @property
+    def audit_log(self) -> Path:
+        return self.logs / "audit.log"
+
     def kubeconfig(self, identity: str) -> Path:
         return self.kubeconfigs / f"{identity}.kubeconfig"
 
@@ -83,6 +91,22 @@ def etcd_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
         f"--initial-cluster=bed={peer}",
         "--log-level=warn",
     ]
+
+
+# Writes by service accounts outside kube-system (operators under test), metadata only: enough to
+# count an operator's API writes from the server's side (tests/testbed/test_operator.py).
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  userGroups: ["system:serviceaccounts:kube-system"]
+- level: Metadata
+  userGroups: ["system:serviceaccounts"]
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+"""
 
 
 def apiserver_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
@@ -112,6 +136,8 @@ def apiserver_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
         "--kubelet-preferred-address-types=InternalIP",
         "--profiling=false",
         "--event-ttl=1h",
+        f"--audit-policy-file={layout.audit_policy}",
+        f"--audit-log-path={layout.audit_log}",
         "--v=1",
     ]
 

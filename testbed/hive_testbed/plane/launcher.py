@@ -31,6 +31,7 @@ from hive_testbed import k8sbuild
 from hive_testbed.plane import bootstrap
 from hive_testbed.plane.components import (
     API_SERVICE_IP,
+    AUDIT_POLICY,
     CLUSTER_DOMAIN,
     Layout,
     Ports,
@@ -319,6 +320,7 @@ class Plane:
             self._spawn("etcd", etcd_argv(bins / "etcd", self.layout, self.ports))
             etcd_health = f"http://127.0.0.1:{self.ports.etcd_client}/health"
             self._wait("etcd", lambda: _http_ok(etcd_health))
+            self.layout.audit_policy.write_text(AUDIT_POLICY)
             self._spawn("kube-apiserver", apiserver_argv(bins / "kube-apiserver", self.layout, self.ports))
             port = self.ports.apiserver
             self._wait("kube-apiserver", lambda: self._https_ok(port, "/readyz"))

@@ -1,0 +1,121 @@
+"""kopf glue: which events start a reconcile, and how the operator process is configured.
+
+Thin on purpose: every handler calls :class:`~hive_operator.reconcile.Reconciler`. Create, update
+and resume reconcile at once; a timer reconciles every ``interval`` seconds once the object has
+been quiet for a moment (status refresh, restored drift, certificate rotation when due); delete
+runs behind kopf's finalizer. kopf posts no events of its own (ours carry greppable reasons), and
+its watches have server and client timeouts so a stalled watch is re-opened.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from hive_operator.api import GROUP, VERSION
+from hive_operator.kube.client import KubeApi
+from hive_operator.metrics import OperatorMetrics
+from hive_operator.reconcile import Reconciler
+from hive_operator.specs import OperatorContext
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+FINALIZER = "hive.dev/operator"
+PLURAL = "hiveclusters"
+
+
+@dataclass
+class OperatorOptions:
+    """What ``hive operator run`` decided; the handlers read it at start-up."""
+
+    context: OperatorContext
+    kubeconfig: str | None
+    reporter: str
+    metrics: OperatorMetrics
+    interval: float = 10.0
+    idle: float = 3.0
+    watch_server_timeout: int = 60
+    watch_client_timeout: int = 90
+    member_timeout: float = 3.0
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    state: dict[str, Reconciler] = {}
+
+    def reconciler() -> Reconciler:
+        return state["reconciler"]
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if options.kubeconfig is not None:
+            return kopf.login_with_kubeconfig(**kwargs)
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = FINALIZER
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=GROUP, key="last-handled-configuration"
+        )
+        settings.posting.enabled = False
+        settings.watching.server_timeout = options.watch_server_timeout
+        settings.watching.client_timeout = options.watch_client_timeout
+        settings.watching.connect_timeout = 10
+        settings.networking.request_timeout = 30
+        api = KubeApi.from_kubeconfig(options.kubeconfig) if options.kubeconfig else _api_in_cluster()
+        state["reconciler"] = Reconciler(
+            api,
+            context=options.context,
+            clock=options.clock,
+            reporter=options.reporter,
+            metrics=options.metrics,
+            member_timeout=options.member_timeout,
+        )
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        if "reconciler" in state:
+            await state["reconciler"].api.close()
+
+    async def run(trigger: str, namespace: str | None, name: str, logger: Logger) -> None:
+        try:
+            await reconciler().reconcile(namespace or "", name, trigger=trigger)
+        except Exception as error:  # retried by kopf (handlers) or at the next tick (timer)
+            logger.warning("reconcile failed: %s: %s", type(error).__name__, error)
+            raise kopf.TemporaryError(f"{type(error).__name__}: {error}", delay=5) from None
+
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+    async def resumed(namespace: str | None, name: str, logger: Logger, **_: Any) -> None:
+        await run("resume", namespace, name, logger)
+
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+    async def created(namespace: str | None, name: str, logger: Logger, **_: Any) -> None:
+        await run("create", namespace, name, logger)
+
+    @kopf.on.update(GROUP, VERSION, PLURAL, registry=registry)
+    async def updated(namespace: str | None, name: str, logger: Logger, **_: Any) -> None:
+        await run("update", namespace, name, logger)
+
+    @kopf.timer(GROUP, VERSION, PLURAL, interval=options.interval, idle=options.idle, registry=registry)
+    async def tick(namespace: str | None, name: str, logger: Logger, **_: Any) -> None:
+        try:
+            await reconciler().reconcile(namespace or "", name, trigger="timer")
+        except Exception as error:  # the next tick tries again; the error is counted in metrics
+            logger.warning("reconcile failed: %s: %s", type(error).__name__, error)
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
+    async def deleted(namespace: str | None, name: str, **_: Any) -> None:
+        await reconciler().delete(namespace or "", name)
+
+    return registry
+
+
+def _api_in_cluster() -> KubeApi:
+    return KubeApi.in_cluster()

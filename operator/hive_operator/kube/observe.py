@@ -1,0 +1,83 @@
+"""Reading what the planner looks at: the HiveCluster, its children, the key names of the Secrets
+it references, and which optional kinds the API server serves.
+
+Children are listed per kind by the ``hive.dev/cluster`` label and kept only when the HiveCluster
+is their controller (owner uid), so another cluster's or a user's look-alike object is never
+touched. Referenced user Secrets are read for their key names only: the values are dropped here,
+never stored, logged or passed on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hive_operator.api import HiveCluster, parse_manifest
+from hive_operator.kube.client import ApiError, KubeApi, NotFound
+from hive_operator.kube.resources import MONITORING, OPTIONAL, resource
+from hive_operator.specs import CREATION_ORDER, names_of, referenced_secrets
+from hive_operator.specs.meta import CLUSTER_LABEL
+
+
+async def read_cluster(api: KubeApi, namespace: str, name: str) -> HiveCluster | None:
+    """The HiveCluster as stored now (None when it is gone)."""
+    try:
+        body = await api.get(resource("HiveCluster").path(namespace, name))
+    except NotFound:
+        return None
+    return parse_manifest(body, HiveCluster)
+
+
+async def available_kinds(api: KubeApi) -> frozenset[str]:
+    """Optional kinds (ServiceMonitor, PrometheusRule) the server serves, through discovery."""
+    try:
+        listing = await api.get(f"/apis/{MONITORING}")
+    except NotFound:
+        return frozenset()
+    served = {item.get("name") for item in listing.get("resources", [])}
+    return frozenset(kind for kind, plural in OPTIONAL.items() if plural in served)
+
+
+def _owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
+    return any(
+        ref.get("uid") == uid and ref.get("controller")
+        for ref in obj.get("metadata", {}).get("ownerReferences", [])
+    )
+
+
+async def read_children(
+    api: KubeApi, cluster: HiveCluster, kinds: frozenset[str]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The cluster's children keyed by (kind, name), with ``apiVersion`` and ``kind`` filled in."""
+    names = names_of(cluster)
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind in CREATION_ORDER:
+        if kind in OPTIONAL and kind not in kinds:
+            continue
+        kind_resource = resource(kind)
+        listing = await api.get(
+            kind_resource.path(names.namespace), params={"labelSelector": f"{CLUSTER_LABEL}={names.cluster}"}
+        )
+        for item in listing.get("items", []):
+            if _owned_by(item, cluster.metadata.uid):
+                item["apiVersion"], item["kind"] = kind_resource.api_version, kind
+                found[(kind, item["metadata"]["name"])] = item
+    return found
+
+
+async def read_referenced_secret_keys(api: KubeApi, cluster: HiveCluster) -> dict[str, frozenset[str]]:
+    """For each user Secret the spec names and that exists: its key names (values discarded)."""
+    namespace = names_of(cluster).namespace
+    keys: dict[str, frozenset[str]] = {}
+    for name in sorted({reference.name for reference in referenced_secrets(cluster)}):
+        try:
+            secret = await api.get(resource("Secret").path(namespace, name))
+        except NotFound:
+            continue
+        except ApiError as error:
+            if error.status == 403:  # a Secret we may not read is reported as missing, by name
+                continue
+            raise
+        keys[name] = frozenset(secret.get("data") or {}) | frozenset(secret.get("stringData") or {})
+        del secret
+    return keys

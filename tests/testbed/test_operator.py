@@ -1,0 +1,529 @@
+"""The operator on the real control plane, as a process with its own kubeconfig.
+
+The chart's ServiceAccount and RBAC are rendered with helm and applied; the operator runs as a
+local process (``hive operator run``) authenticated by a token of that ServiceAccount, so a
+permission the chart lacks fails these tests (RBAC is enforced by the API server). A HiveCluster
+is applied with kubectl and driven through its life: Ready with a leader the runtime reports,
+a quiet reconcile that writes nothing (counted in the API server's audit log by the operator's
+user), a deleted child restored, the leader's pod killed, a referenced Secret broken, pause and
+resume, a leaf certificate reissued with no pod restart, and deletion behind the finalizer.
+
+The tests of this module share one operator and one HiveCluster and run in file order.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hive_testbed.kubectl import Kubectl, wait_for
+from hive_testbed.rawclient import RawClient
+
+REPO = Path(__file__).resolve().parents[2]
+HELM = Path(sys.executable).parent / "helm"
+CLUSTER = "alpha"
+INTERVAL = 3  # the operator's timer period in these tests (seconds)
+SECRET_VALUE = "s3cr3t-" + uuid.uuid4().hex  # must never appear anywhere but the Secret
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Operator:
+    namespace: str  # where its ServiceAccount lives
+    user: str
+    metrics_url: str
+    log: Path
+    audit_log: Path
+    process: subprocess.Popen[bytes]
+
+    def metric(self, name: str, **labels: str) -> float:
+        text = urllib.request.urlopen(self.metrics_url, timeout=5).read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith("#") or not line.startswith(name):
+                continue
+            head, _, value = line.rpartition(" ")
+            if head.split("{")[0] != name:
+                continue
+            if all(f'{key}="{val}"' in head for key, val in labels.items()):
+                total += float(value)
+        return total
+
+    def writes(self) -> list[dict[str, Any]]:
+        """Every write the operator's user made, as the API server's audit log recorded it."""
+        found = []
+        for line in self.audit_log.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("stage") == "ResponseComplete" and entry["user"]["username"] == self.user:
+                found.append(entry)
+        return found
+
+
+def _kubeconfig_for_token(admin: Path, token: str, target: Path) -> None:
+    config = yaml.safe_load(admin.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    document = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "bed", "cluster": cluster}],
+        "users": [{"name": "hive-operator", "user": {"token": token}}],
+        "contexts": [{"name": "bed", "context": {"cluster": "bed", "user": "hive-operator"}}],
+        "current-context": "bed",
+    }
+    target.touch(mode=0o600)
+    target.write_text(yaml.safe_dump(document))
+
+
+@pytest.fixture(scope="module")
+def module_kubectl(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
+    return Kubectl(cluster.kubeconfig, tmp_path_factory.mktemp("kube-cache"))
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: Any, module_kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    kubectl = module_kubectl
+    assert cluster.plane is not None, "the audit log is read from the bed's own API server"
+    home = f"hive-op-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", home)
+    rendered = subprocess.run(
+        [
+            str(HELM),
+            "template",
+            "hive",
+            str(REPO / "charts/hive"),
+            "-n",
+            home,
+            "--set",
+            "operator.replicas=0",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    kubectl("apply", "-n", home, "-f", "-", stdin=rendered)
+    token = kubectl("create", "token", "hive-operator", "-n", home, "--duration=3h").stdout.strip()
+    directory = tmp_path_factory.mktemp("operator")
+    kubeconfig = directory / "kubeconfig"
+    _kubeconfig_for_token(cluster.kubeconfig, token, kubeconfig)
+    metrics, liveness = _free_port(), _free_port()
+    log = directory / "operator.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hive_cli.main",
+                "operator",
+                "run",
+                "--all-namespaces",
+                f"--kubeconfig={kubeconfig}",
+                f"--operator-namespace={home}",
+                f"--metrics-address=127.0.0.1:{metrics}",
+                f"--liveness-address=127.0.0.1:{liveness}",
+                f"--interval={INTERVAL}",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env={k: v for k, v in os.environ.items() if k != "KUBECONFIG"},
+        )
+
+    def alive() -> bool:
+        assert process.poll() is None, f"the operator exited:\n{log.read_text()[-3000:]}"
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=2).status == 200
+        except OSError:
+            return False
+
+    wait_for(alive, seconds=60, what="the operator's liveness endpoint")
+    try:
+        yield Operator(
+            namespace=home,
+            user=f"system:serviceaccount:{home}:hive-operator",
+            metrics_url=f"http://127.0.0.1:{metrics}/metrics",
+            log=log,
+            audit_log=cluster.plane.layout.audit_log,
+            process=process,
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def ns(api: RawClient, module_kubectl: Kubectl) -> str:
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    module_kubectl("create", "namespace", name)
+    wait_for(
+        lambda: api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").status == 200,
+        seconds=30,
+        what="the default service account",
+    )
+    return name
+
+
+def _manifest(namespace: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "hive.dev/v1alpha1",
+        "kind": "HiveCluster",
+        "metadata": {"name": CLUSTER, "namespace": namespace},
+        "spec": {
+            "version": "0.1.0",
+            "replicas": 3,
+            "resources": {"cpu": 1, "memory": "512Mi"},
+            "storage": {"size": "1Gi"},
+            "secrets": [{"name": "fix-credentials", "items": [{"key": "password", "path": "fix/password"}]}],
+            **spec,
+        },
+    }
+
+
+def _hive(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+    return dict(kubectl.json("get", "hivecluster", CLUSTER, "-n", namespace))
+
+
+def _condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in body.get("status", {}).get("conditions", []) if c["type"] == kind)
+
+
+def _pods(kubectl: Kubectl, namespace: str) -> dict[str, dict[str, Any]]:
+    return {p["metadata"]["name"]: p for p in kubectl.pods(namespace, f"hive.dev/cluster={CLUSTER}")}
+
+
+@pytest.fixture(scope="module")
+def ready(operator: Operator, module_kubectl: Kubectl, ns: str) -> dict[str, Any]:
+    """The HiveCluster applied with kubectl and Ready (seconds to Ready recorded in the body)."""
+    kubectl = module_kubectl
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "fix-credentials", "namespace": ns},
+        "data": {"password": base64.b64encode(SECRET_VALUE.encode()).decode()},
+    }
+    kubectl("apply", "-f", "-", stdin=json.dumps(secret))
+    started = time.monotonic()
+    kubectl("apply", "-f", "-", stdin=json.dumps(_manifest(ns)))
+    waited = kubectl(
+        "wait",
+        "--for=condition=Ready",
+        f"hivecluster/{CLUSTER}",
+        "-n",
+        ns,
+        "--timeout=150s",
+        timeout=160,
+        check=False,
+    )
+    body = _hive(kubectl, ns)
+    assert waited.returncode == 0, (
+        f"not Ready: {json.dumps(body.get('status'), indent=1)}\n"
+        f"operator log:\n{operator.log.read_text()[-4000:]}"
+    )
+    body["secondsToReady"] = time.monotonic() - started
+    return body
+
+
+def test_apply_to_ready_with_every_object_and_pod_field(
+    ready: dict[str, Any], module_kubectl: Kubectl, ns: str, operator: Operator
+) -> None:
+    kubectl = module_kubectl
+    print(f"apply to Ready: {ready['secondsToReady']:.1f} s")
+    status = ready["status"]
+    assert status["phase"] == "Running"
+    assert status["leader"] in {f"{CLUSTER}-{k}" for k in range(3)}
+    assert status["readyReplicas"] == 3 and status["observedGeneration"] == ready["metadata"]["generation"]
+    assert {m["pod"] for m in status["members"]} == {f"{CLUSTER}-{k}" for k in range(3)}
+    assert all(
+        m["ready"] and m["voter"] and m["nodeId"] and m["certificateSerial"] for m in status["members"]
+    )
+    roles = sorted(m["role"] for m in status["members"])
+    assert roles == ["Follower", "Follower", "Leader"]
+    assert _condition(ready, "SecretsReady")["status"] == "True"
+    assert _condition(ready, "CertificatesReady")["status"] == "True"
+    assert "hive.dev/operator" in ready["metadata"]["finalizers"]
+    hashes = {json.dumps(m["secretHashes"], sort_keys=True) for m in status["members"]}
+    assert len(hashes) == 1 and "fix-credentials/fix/password" in json.loads(hashes.pop())
+
+    owned = {"uid": ready["metadata"]["uid"], "controller": True}
+    for kind, name in [
+        ("serviceaccount", f"{CLUSTER}-runtime"),
+        ("service", f"{CLUSTER}-peers"),
+        ("service", CLUSTER),
+        ("configmap", f"{CLUSTER}-config"),
+        ("secret", f"{CLUSTER}-ca"),
+        ("secret", f"{CLUSTER}-peer-tls"),
+        ("secret", f"{CLUSTER}-operator-tls"),
+        ("secret", f"{CLUSTER}-audit"),
+        ("poddisruptionbudget", CLUSTER),
+        ("networkpolicy", CLUSTER),
+        ("statefulset", CLUSTER),
+    ]:
+        obj = kubectl.json("get", kind, name, "-n", ns, "--show-managed-fields")
+        refs = obj["metadata"]["ownerReferences"]
+        assert any(owned.items() <= ref.items() for ref in refs), f"{kind}/{name} is owned by the HiveCluster"
+        assert obj["metadata"]["labels"]["hive.dev/cluster"] == CLUSTER
+        assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "hive-operator"
+        managers = {entry["manager"] for entry in obj["metadata"]["managedFields"]}
+        assert "hive-operator" in managers, f"{kind}/{name} applied by the hive-operator field manager"
+    assert kubectl.json("get", "service", f"{CLUSTER}-peers", "-n", ns)["spec"]["publishNotReadyAddresses"]
+    assert kubectl.json("get", "pdb", CLUSTER, "-n", ns)["spec"]["maxUnavailable"] == 1
+
+    pods = _pods(kubectl, ns)
+    assert len({p["spec"]["nodeName"] for p in pods.values()}) == 3
+    for pod in pods.values():
+        spec = pod["spec"]
+        assert pod["status"]["qosClass"] == "Guaranteed"
+        assert spec["automountServiceAccountToken"] is False
+        anti = spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert anti[0]["topologyKey"] == "kubernetes.io/hostname"
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        (container,) = spec["containers"]
+        context = container["securityContext"]
+        assert context["readOnlyRootFilesystem"] and not context["allowPrivilegeEscalation"]
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert context["seccompProfile"]["type"] == "RuntimeDefault"
+        assert container["resources"]["requests"] == container["resources"]["limits"]
+        assert {"startupProbe", "readinessProbe", "livenessProbe"} <= container.keys()
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert {"/var/run/hive/tls", "/var/lib/hive", "/var/run/hive/secrets/fix-credentials"} <= mounts
+        assert all("valueFrom" not in e or "fieldRef" in e["valueFrom"] for e in container["env"])
+        assert all("secretKeyRef" not in json.dumps(e) for e in container["env"]), "no secret in env"
+        assert "envFrom" not in container
+
+    events = [
+        e
+        for e in kubectl.events(ns)
+        if e.get("involvedObject", e.get("regarding", {})).get("kind") == "HiveCluster"
+    ]
+    assert any(e["reason"] == "Created" for e in events), "an event for every object created"
+    value_b64 = base64.b64encode(SECRET_VALUE.encode()).decode()
+    for where, text in [
+        ("status", json.dumps(status)),
+        ("annotations", json.dumps(ready["metadata"].get("annotations", {}))),
+        ("events", json.dumps(events)),
+        ("pods", json.dumps(pods)),
+        ("operator log", operator.log.read_text()),
+    ]:
+        assert SECRET_VALUE not in text and value_b64 not in text, f"the secret value leaked into {where}"
+
+
+def test_a_quiet_reconcile_writes_nothing(ready: dict[str, Any], operator: Operator, ns: str) -> None:
+    def settled() -> bool:
+        before = len(operator.writes())
+        time.sleep(2 * INTERVAL + 1)
+        return len(operator.writes()) == before
+
+    wait_for(settled, seconds=90, what="no operator writes for two timer periods")
+    writes_before = operator.writes()
+    applied = {
+        (w["verb"], w["objectRef"]["resource"])
+        for w in writes_before
+        if w["objectRef"].get("namespace") == ns
+    }
+    assert ("patch", "statefulsets") in applied, (
+        "the audit log sees the operator's writes (server-side apply)"
+    )
+    ticks_before = operator.metric("hive_operator_reconciles_total", trigger="timer")
+    time.sleep(4 * INTERVAL)
+    ticks = operator.metric("hive_operator_reconciles_total", trigger="timer") - ticks_before
+    assert ticks >= 3, f"the timer reconciled {ticks} times"
+    new = operator.writes()[len(writes_before) :]
+    assert new == [], (
+        f"writes during {ticks:.0f} quiet reconciles: {[(w['verb'], w['objectRef']) for w in new]}"
+    )
+    assert operator.metric("hive_operator_cluster_ready", namespace=ns, cluster=CLUSTER) == 1
+    assert (
+        operator.metric("hive_operator_certificate_expiry_timestamp_seconds", cluster=CLUSTER) > time.time()
+    )
+    assert operator.metric("hive_operator_reconcile_duration_seconds_count") >= ticks
+
+
+def test_a_deleted_child_is_restored(ready: dict[str, Any], module_kubectl: Kubectl, ns: str) -> None:
+    kubectl = module_kubectl
+    old = kubectl.json("get", "service", CLUSTER, "-n", ns)["metadata"]["uid"]
+    kubectl("delete", "service", CLUSTER, "-n", ns)
+
+    def restored() -> bool:
+        found = kubectl("get", "service", CLUSTER, "-n", ns, "-o", "json", check=False)
+        return found.returncode == 0 and json.loads(found.stdout)["metadata"]["uid"] != old
+
+    wait_for(restored, seconds=8 * INTERVAL, what="the client Service re-created")
+    kubectl(
+        "label",
+        "configmap",
+        f"{CLUSTER}-config",
+        "-n",
+        ns,
+        "app.kubernetes.io/version=tampered",
+        "--overwrite",
+    )
+    wait_for(
+        lambda: (
+            kubectl.json("get", "configmap", f"{CLUSTER}-config", "-n", ns)["metadata"]["labels"][
+                "app.kubernetes.io/version"
+            ]
+            == "0.1.0"
+        ),
+        seconds=8 * INTERVAL,
+        what="an edited label taken back",
+    )
+
+
+def test_status_follows_a_killed_leader(ready: dict[str, Any], module_kubectl: Kubectl, ns: str) -> None:
+    kubectl = module_kubectl
+    leader = _hive(kubectl, ns)["status"]["leader"]
+    kubectl("delete", "pod", leader, "-n", ns, "--wait=false")
+
+    def new_leader() -> str | None:
+        status = _hive(kubectl, ns).get("status", {})
+        return status["leader"] if status.get("leader") not in (None, leader) else None
+
+    elected = wait_for(new_leader, seconds=90, what="status.leader moved off the killed pod")
+    assert elected != leader
+    kubectl(
+        "wait", "--for=condition=Ready", f"hivecluster/{CLUSTER}", "-n", ns, "--timeout=120s", timeout=130
+    )
+    members = {m["pod"]: m for m in _hive(kubectl, ns)["status"]["members"]}
+    assert members[leader]["role"] == "Follower" and members[elected]["role"] == "Leader"
+
+
+def test_a_broken_secret_is_named_and_changes_nothing(
+    ready: dict[str, Any], module_kubectl: Kubectl, ns: str
+) -> None:
+    kubectl = module_kubectl
+    generation = kubectl.json("get", "statefulset", CLUSTER, "-n", ns)["metadata"]["generation"]
+    kubectl(
+        "patch",
+        "secret",
+        "fix-credentials",
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        '[{"op":"remove","path":"/data/password"}]',
+    )
+
+    def named() -> dict[str, Any] | None:
+        condition = _condition(_hive(kubectl, ns), "SecretsReady")
+        return condition if condition["status"] == "False" else None
+
+    condition = wait_for(named, seconds=8 * INTERVAL, what="SecretsReady False")
+    assert "fix-credentials" in condition["message"] and "password" in condition["message"]
+    assert condition["reason"] == "SecretMissing"
+    assert kubectl.json("get", "statefulset", CLUSTER, "-n", ns)["metadata"]["generation"] == generation
+    value = base64.b64encode(SECRET_VALUE.encode()).decode()
+    kubectl("patch", "secret", "fix-credentials", "-n", ns, "-p", json.dumps({"data": {"password": value}}))
+    wait_for(
+        lambda: _condition(_hive(kubectl, ns), "SecretsReady")["status"] == "True",
+        seconds=8 * INTERVAL,
+        what="SecretsReady True again",
+    )
+    warnings = [e for e in kubectl.events(ns) if e["reason"] == "SecretMissing"]
+    assert warnings and warnings[0]["type"] == "Warning"
+
+
+def test_pause_stops_changes_and_resume_restores(
+    ready: dict[str, Any], module_kubectl: Kubectl, ns: str
+) -> None:
+    kubectl = module_kubectl
+    kubectl("patch", "hivecluster", CLUSTER, "-n", ns, "--type=merge", "-p", '{"spec":{"paused":true}}')
+    wait_for(
+        lambda: _condition(_hive(kubectl, ns), "Paused")["status"] == "True",
+        seconds=8 * INTERVAL,
+        what="Paused True",
+    )
+    assert _hive(kubectl, ns)["status"]["phase"] == "Paused"
+    kubectl("delete", "service", CLUSTER, "-n", ns)
+    time.sleep(3 * INTERVAL)
+    assert kubectl("get", "service", CLUSTER, "-n", ns, check=False).returncode != 0, (
+        "paused: nothing restored"
+    )
+    kubectl("patch", "hivecluster", CLUSTER, "-n", ns, "--type=merge", "-p", '{"spec":{"paused":false}}')
+    wait_for(
+        lambda: kubectl("get", "service", CLUSTER, "-n", ns, check=False).returncode == 0,
+        seconds=8 * INTERVAL,
+        what="the Service restored after resume",
+    )
+    wait_for(
+        lambda: _condition(_hive(kubectl, ns), "Paused")["status"] == "False",
+        seconds=8 * INTERVAL,
+        what="Paused False",
+    )
+    assert any(e["reason"] == "Resumed" for e in kubectl.events(ns))
+
+
+def test_a_reissued_leaf_lands_without_restarting_any_pod(
+    ready: dict[str, Any], module_kubectl: Kubectl, ns: str
+) -> None:
+    kubectl = module_kubectl
+    kubectl(
+        "wait", "--for=condition=Ready", f"hivecluster/{CLUSTER}", "-n", ns, "--timeout=120s", timeout=130
+    )
+    target = f"{CLUSTER}-1"
+    before = {
+        name: (p["metadata"]["uid"], p["status"]["containerStatuses"][0]["restartCount"])
+        for name, p in _pods(kubectl, ns).items()
+    }
+    serial = {m["pod"]: m["certificateSerial"] for m in _hive(kubectl, ns)["status"]["members"]}[target]
+    patch = [
+        {"op": "remove", "path": f"/data/{target}.crt"},
+        {"op": "remove", "path": f"/data/{target}.key"},
+    ]
+    kubectl("patch", "secret", f"{CLUSTER}-peer-tls", "-n", ns, "--type=json", "-p", json.dumps(patch))
+
+    def reissued() -> str | None:
+        body = _hive(kubectl, ns)
+        members = {m["pod"]: m for m in body["status"]["members"]}
+        now = members[target].get("certificateSerial")
+        ok = _condition(body, "CertificatesReady")["status"] == "True"
+        return now if now and now != serial and ok else None
+
+    new = wait_for(reissued, seconds=20 * INTERVAL, what=f"{target} serving a reissued certificate")
+    assert new != serial
+    after = {
+        name: (p["metadata"]["uid"], p["status"]["containerStatuses"][0]["restartCount"])
+        for name, p in _pods(kubectl, ns).items()
+    }
+    assert after == before, "no pod was restarted or replaced by the rotation"
+    assert any(e["reason"] == "CertificateIssued" for e in kubectl.events(ns))
+
+
+def test_deletion_keeps_claims_and_backups(ready: dict[str, Any], module_kubectl: Kubectl, ns: str) -> None:
+    kubectl = module_kubectl
+    backup = yaml.safe_load((REPO / "manifests/samples/hivebackup.yaml").read_text())
+    backup["metadata"] = {"name": "keep-me", "namespace": ns}
+    backup["spec"]["cluster"] = CLUSTER
+    kubectl("apply", "-f", "-", stdin=json.dumps(backup))
+    claims = kubectl.json("get", "pvc", "-n", ns)["items"]
+    assert len(claims) == 3
+    kubectl("delete", "hivecluster", CLUSTER, "-n", ns, "--timeout=60s", timeout=70)
+    assert kubectl("get", "hivecluster", CLUSTER, "-n", ns, check=False).returncode != 0
+    assert kubectl.json("get", "hivebackup", "keep-me", "-n", ns)["metadata"]["name"] == "keep-me"
+    assert {c["metadata"]["name"] for c in kubectl.json("get", "pvc", "-n", ns)["items"]} == {
+        c["metadata"]["name"] for c in claims
+    }, "retentionPolicy Retain (the default): the claims stay"
+    assert any(e["reason"] == "Deleting" for e in kubectl.events(ns))
