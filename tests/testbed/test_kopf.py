@@ -50,8 +50,9 @@ def operator(
         settings.posting.enabled = True
 
     @kopf.on.create("example.dev", "v1", "widgets", registry=registry)
-    def created(patch: kopf.Patch, **_: Any) -> None:
+    def created(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         patch.status["phase"] = "Created"
+        kopf.info(body, reason="WidgetCreated", message="widget accepted")
 
     @kopf.on.update("example.dev", "v1", "widgets", registry=registry)
     def updated(spec: kopf.Spec, patch: kopf.Patch, **_: Any) -> None:
@@ -100,6 +101,17 @@ def test_kopf_handles_create_update_delete(
     assert FINALIZER in handled["metadata"]["finalizers"]
     assert handled["metadata"]["generation"] == 1  # kopf's status patch did not count as a spec change
     assert handled["spec"] == {"image": "demo:1", "replicas": 1, "minReplicas": 0, "mode": "Draft"}
+
+    def posted() -> dict[str, str]:
+        items = api.get(f"/api/v1/namespaces/{namespace}/events").body.get("items") or []
+        return {e["reason"]: e["message"] for e in items if e["involvedObject"]["name"] == "k"}
+
+    # An event the handler posts through kopf reaches the API (posting is on, as in the operator).
+    try:
+        wait_until(lambda: "WidgetCreated" in posted(), seconds=30)
+    except AssertionError as exc:
+        raise AssertionError(f"events for k: {posted()}") from exc
+    assert posted()["WidgetCreated"] == "widget accepted"
 
     api.patch(f"{path}/k", {"spec": {"replicas": 3}})
     wait_until(lambda: api.get(f"{path}/k").body.get("status", {}).get("phase") == "Updated")
