@@ -9,12 +9,16 @@ outside, in this test-only launcher, before ``hive`` runs:
   one is refused whole) and the command does not decode, which is exactly what the older code did.
 - ``ungated``: today's build with a leader that ignores ``clusterVersion`` (admits everything):
   the defect the mixed-version test must catch.
+- ``self-bootstrapping-joiner``: a build where a joining node counts itself a voter (the old
+  implicit rule's failure: a node with no voters listed formed a cluster of its own): the defect
+  the join test must catch.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 PREVIOUS_VERSION = "0.0.9"
 
@@ -40,7 +44,19 @@ def _ungated() -> None:
     versions.ClusterVersionState.admits = lambda self, entry_type: True  # type: ignore[method-assign]
 
 
-BUILDS = {"previous": _previous, "ungated": _ungated}
+def _self_bootstrapping_joiner() -> None:
+    from hive_runtime.node import app, bootstrap
+
+    real = bootstrap.decide
+
+    def decide(config: Any) -> bootstrap.BootstrapDecision:
+        decision = real(config)
+        return bootstrap.BootstrapDecision(decision.mode, frozenset({config.node_id}), False)
+
+    setattr(app, "decide_bootstrap", decide)  # noqa: B010 - patching the product from outside
+
+
+BUILDS = {"previous": _previous, "ungated": _ungated, "self-bootstrapping-joiner": _self_bootstrapping_joiner}
 
 
 def main() -> int:

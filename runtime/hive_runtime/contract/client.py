@@ -28,6 +28,8 @@ from hive_runtime.contract.models import (
     DigestResponse,
     ErrorResponse,
     MembershipResponse,
+    RiskDefaults,
+    RiskDefaultsResponse,
     StatusResponse,
     TransferRequest,
     TransferResponse,
@@ -196,6 +198,10 @@ class AdminClient:
     async def backup(self, directory: str) -> BackupResponse:
         body = BackupRequest(directory=directory)
         return await self._call("POST", "/backups", BackupResponse, body=body)
+
+    async def set_risk_defaults(self, defaults: RiskDefaults) -> RiskDefaultsResponse:
+        """Replace the cluster-wide risk defaults (ask the leader); answers once applied."""
+        return await self._call("PUT", "/risk/defaults", RiskDefaultsResponse, body=defaults)
 
     # -- plumbing -----------------------------------------------------------------------------------
     def _session_now(self) -> aiohttp.ClientSession:

@@ -147,6 +147,10 @@ class StatusResponse(Versioned):
     ready: bool
     digest_interval: int = Field(ge=1, description="digests are recorded at every multiple of this index")
     latest_digest: DigestRecord | None
+    risk_defaults_hash: Sha256Hex | None = Field(
+        default=None,
+        description="SHA-256 of the cluster-wide risk defaults this node has applied (null: never set)",
+    )
 
 
 # -- GET /digest --------------------------------------------------------------------------------
@@ -202,6 +206,26 @@ class BackupResponse(Versioned):
     checksum: Sha256Hex
     location: str
     verified: bool
+
+
+# -- PUT /risk/defaults -------------------------------------------------------------------------
+Limit = Annotated[int, Field(ge=0, le=(1 << 63) - 1, description="0 = no limit")]
+
+
+class RiskDefaults(ContractModel):
+    """Cluster-wide default limits for every account without limits of its own (0 = no limit)."""
+
+    max_order_quantity: Limit = 0
+    max_order_notional: Limit = 0
+    max_gross_position: Limit = 0
+    max_net_position: Limit = 0
+    credit_limit: Limit = Field(default=0, ge=0, description="largest open notional per account")
+
+
+class RiskDefaultsResponse(Versioned):
+    defaults: RiskDefaults
+    index: Index = Field(description="this node's applied index when it answered (defaults in effect)")
+    hash: Sha256Hex = Field(description="what /status shows as riskDefaultsHash once applied")
 
 
 # -- errors -------------------------------------------------------------------------------------

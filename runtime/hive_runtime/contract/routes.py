@@ -18,6 +18,8 @@ from hive_runtime.contract.models import (
     DigestResponse,
     EmptyRequest,
     MembershipResponse,
+    RiskDefaults,
+    RiskDefaultsResponse,
     StatusResponse,
     TransferRequest,
     TransferResponse,
@@ -79,6 +81,13 @@ ROUTES: tuple[Route, ...] = (
         "Snapshot committed state (after a read barrier), encrypt it into `directory`, verify it",
         operator_only=True, request=BackupRequest, responses={201: BackupResponse},
         errors=(400, 401, 403, 409, 500),
+    ),
+    Route(
+        "setRiskDefaults", "PUT", "/risk/defaults",
+        "Replace the cluster-wide default limits (a replicated command; leader only, and only once "
+        "clusterVersion admits it)",
+        operator_only=True, request=RiskDefaults, responses={200: RiskDefaultsResponse},
+        errors=(400, 401, 403, 409, 503),
     ),
 )  # fmt: skip
 

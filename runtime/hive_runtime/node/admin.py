@@ -28,6 +28,8 @@ from hive_runtime.contract import (
     EmptyRequest,
     ErrorResponse,
     MembershipResponse,
+    RiskDefaults,
+    RiskDefaultsResponse,
     TransferOutcome,
     TransferRequest,
     TransferResponse,
@@ -38,7 +40,12 @@ from hive_runtime.node.backup import BackupContents, BackupError, load_key, writ
 from hive_runtime.node.digests import Capture
 from hive_runtime.node.driver import NotLeader, OutcomeUnknown
 from hive_runtime.node.http import require_identity
+from hive_runtime.node.state import trading_entry
 from hive_runtime.node.status import members, node_status
+from hive_runtime.node.versions import INTRODUCED_IN, RISK_DEFAULTS
+from hive_runtime.trading import decode_outcome, encode_command
+from hive_runtime.trading.commands import SetRiskDefaults
+from hive_runtime.trading.engine import risk_defaults_hash
 
 if TYPE_CHECKING:
     from hive_runtime.node.app import RuntimeNode
@@ -239,6 +246,39 @@ def admin_app(node: RuntimeNode) -> web.Application:
             raise AdminError(500, "backupFailed", f"backup failed: {error}") from None
         return _json(BackupResponse(**receipt.__dict__), 201)
 
+    async def set_risk_defaults(request: web.Request) -> web.Response:
+        body = await _body(request, RiskDefaults)
+        _refuse_unless_leader()
+        if not node.version_gate.admits(RISK_DEFAULTS):
+            raise AdminError(
+                409,
+                "notAdmitted",
+                f"clusterVersion {node.cluster_version} does not admit risk defaults (introduced in "
+                f"{INTRODUCED_IN[RISK_DEFAULTS]}): every member must run that release first",
+            )
+        values = [
+            body.max_order_quantity,
+            body.max_order_notional,
+            body.max_gross_position,
+            body.max_net_position,
+            body.credit_limit,
+        ]
+        command = SetRiskDefaults(node.client_service.next_timestamp_us(), *values)
+        try:
+            future = node.driver.propose(trading_entry(encode_command(command)))
+            async with asyncio.timeout(MEMBERSHIP_TIMEOUT):
+                outcome = decode_outcome(await future)
+        except NotLeader as refused:
+            raise _not_leader(node, refused) from None
+        except (OutcomeUnknown, TimeoutError) as error:
+            raise AdminError(503, "outcomeUnknown", f"risk defaults outcome unknown: {error}") from None
+        if not outcome.accepted:
+            raise AdminError(409, "rejected", f"risk defaults rejected (reason {outcome.reject_reason})")
+        response = RiskDefaultsResponse(
+            defaults=body, index=node.driver.applied_index, hash=risk_defaults_hash(values)
+        )
+        return _json(response)
+
     handlers: dict[str, Callable[[web.Request], Awaitable[web.Response]]] = {
         "getStatus": status,
         "getDigest": digest,
@@ -247,6 +287,7 @@ def admin_app(node: RuntimeNode) -> web.Application:
         "promoteLearner": promote,
         "removeMember": remove,
         "createBackup": backup,
+        "setRiskDefaults": set_risk_defaults,
     }
     read = require_identity(node, roles=ANY_ROLE)
     mutate = require_identity(node, roles=OPERATOR_ONLY)

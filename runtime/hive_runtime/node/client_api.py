@@ -25,7 +25,12 @@ from hive_runtime.node.driver import NotLeader, OutcomeUnknown, RaftDriver
 from hive_runtime.node.metrics import NodeMetrics
 from hive_runtime.node.state import register_cas, register_put, trading_entry
 from hive_runtime.trading import CommandDecodeError, decode_command, encode_command
-from hive_runtime.trading.commands import NewOrderSingle, OrderCancelReplaceRequest, OrderCancelRequest
+from hive_runtime.trading.commands import (
+    NewOrderSingle,
+    OrderCancelReplaceRequest,
+    OrderCancelRequest,
+    SetRiskDefaults,
+)
 from hive_runtime.trading.engine import ClientOrder
 from hive_runtime.transport import Frame, FrameConnection
 
@@ -221,6 +226,8 @@ class ClientService:
             raise Forbidden(
                 f"{type(command).__name__} changes limits or controls: operator certificate required"
             )
+        if isinstance(command, SetRiskDefaults):  # gated by clusterVersion: the admin API checks it
+            raise BadRequest("SetRiskDefaults goes through the admin API (PUT /risk/defaults)")
         if not self.driver.is_leader:
             raise NotLeader(self.driver.leader_id)
         command.ts_us = self.next_timestamp_us()

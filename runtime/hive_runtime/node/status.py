@@ -107,6 +107,7 @@ def node_status(node: RuntimeNode) -> StatusResponse:
         secrets_hash=node.secrets.versions_hash if node.secrets is not None else None,
         ready=node.is_ready(),
         digest_interval=node.digests.interval,
+        risk_defaults_hash=node.state.trading.engine.risk_defaults_hash,
         latest_digest=DigestRecord(index=latest.index, digest=latest.digest, reason=latest.reason)
         if latest is not None
         else None,

@@ -21,11 +21,12 @@ from hive_runtime.trading.commands import (
     SetKillSwitch,
     SetReferencePrice,
     SetRestricted,
+    SetRiskDefaults,
     SetSymbolHalt,
     SetSymbolLimits,
     SurveillanceAlert,
 )
-from hive_runtime.trading.state import Account, Instrument, SymbolLimits
+from hive_runtime.trading.state import NO_LIMITS, Account, Instrument, SymbolLimits
 from hive_runtime.trading.types import RejectReason, StpMode
 
 if TYPE_CHECKING:
@@ -111,11 +112,21 @@ def set_symbol_limits(engine: Engine, cmd: SetSymbolLimits) -> Outcome:
         cmd.max_order_qty, cmd.max_order_notional, cmd.max_gross_position, cmd.max_net_position
     )
     if cmd.symbol == "*":
-        acct.default_limits = limits
+        # All zero is "no limits of its own" (the same object a new account has): then the
+        # cluster's risk defaults apply. By value, so a restored snapshot decides the same.
+        acct.default_limits = limits if any(limits.as_list()) else NO_LIMITS
     elif cmd.symbol not in engine.instruments:
         return _fail(RejectReason.UNKNOWN_SYMBOL)
     else:
         acct.limits[cmd.symbol] = limits
+    return Outcome(0)
+
+
+def set_risk_defaults(engine: Engine, cmd: SetRiskDefaults) -> Outcome:
+    limits = SymbolLimits(
+        cmd.max_order_qty, cmd.max_order_notional, cmd.max_gross_position, cmd.max_net_position
+    )
+    engine.set_risk_defaults(limits, cmd.credit_limit)
     return Outcome(0)
 
 
@@ -187,6 +198,7 @@ HANDLERS: dict[type[Any], Callable[[Any, Any], Outcome]] = {
     AddAccount: add_account,
     SetAccountLimits: set_account_limits,
     SetSymbolLimits: set_symbol_limits,
+    SetRiskDefaults: set_risk_defaults,
     SetKillSwitch: set_kill_switch,
     SetSymbolHalt: set_symbol_halt,
     SetRestricted: set_restricted,

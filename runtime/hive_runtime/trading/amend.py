@@ -26,7 +26,7 @@ from hive_runtime.trading.constants import (
     X_REPLACED,
 )
 from hive_runtime.trading.engine import Engine
-from hive_runtime.trading.state import Account, Instrument
+from hive_runtime.trading.state import NO_LIMITS, Account, Instrument
 
 
 def lookup(engine: Engine, account: str, orig_cl_ord_id: str, symbol: str) -> Order | None:
@@ -130,6 +130,8 @@ def _check_replace(
     added_qty = max(0, new_leaves - order.leaves)
     added_notional = cmd.price * new_leaves - order.price * order.leaves
     limits = acct.limits.get(inst.symbol, acct.default_limits)
+    if limits is NO_LIMITS:  # no limits of its own: the cluster's defaults
+        limits = engine.risk_defaults
     if limits.max_order_qty and cmd.qty > limits.max_order_qty:
         return R_MAX_QTY
     if limits.max_order_notional and cmd.price * cmd.qty > limits.max_order_notional:

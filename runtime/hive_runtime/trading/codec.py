@@ -31,6 +31,7 @@ from hive_runtime.trading.commands import (
     SetKillSwitch,
     SetReferencePrice,
     SetRestricted,
+    SetRiskDefaults,
     SetSymbolHalt,
     SetSymbolLimits,
     SurveillanceAlert,
@@ -56,6 +57,7 @@ COMMAND_CODES: dict[type[Any], int] = {
     SetReferencePrice: 18,
     SurveillanceAlert: 19,
     ForgetClientOrderIds: 20,
+    SetRiskDefaults: 21,
 }
 COMMAND_TYPES: dict[int, type[Any]] = {code: cls for cls, code in COMMAND_CODES.items()}
 

@@ -116,6 +116,21 @@ class SetSymbolLimits:
 
 
 @dataclass(slots=True)
+class SetRiskDefaults:
+    """Cluster-wide default limits (0 = no limit): an account with no limits of its own for a
+    symbol (no per-symbol limits and no account default) gets these order and position limits, and
+    one with no credit limit gets ``credit_limit``. Proposed through the admin API only
+    (``PUT /risk/defaults``), when ``clusterVersion`` admits it."""
+
+    ts_us: int
+    max_order_qty: int = 0
+    max_order_notional: int = 0
+    max_gross_position: int = 0
+    max_net_position: int = 0
+    credit_limit: int = 0
+
+
+@dataclass(slots=True)
 class SetKillSwitch:
     """Engage or reset a kill switch; ``account=""`` is the global switch."""
 
@@ -179,6 +194,7 @@ Command = (
     | AddAccount
     | SetAccountLimits
     | SetSymbolLimits
+    | SetRiskDefaults
     | SetKillSwitch
     | SetSymbolHalt
     | SetRestricted

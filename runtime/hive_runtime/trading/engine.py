@@ -13,6 +13,7 @@ helpers (``check_session``, ``check_limits``, ``report``, ``reject``, ``rest``, 
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -66,7 +67,7 @@ from hive_runtime.trading.constants import (
     X_TRADE,
     new_tuple,
 )
-from hive_runtime.trading.state import Account, Instrument
+from hive_runtime.trading.state import NO_LIMITS, Account, Instrument, SymbolLimits
 
 
 class ClientOrder(NamedTuple):
@@ -76,6 +77,12 @@ class ClientOrder(NamedTuple):
     log_index: int
     order_id: int
     reject_reason: int
+
+
+def risk_defaults_hash(values: list[int]) -> str:
+    """SHA-256 of the risk defaults ``[max order qty, max order notional, max gross, max net,
+    credit limit]``, the value ``/status`` reports as ``riskDefaultsHash``."""
+    return hashlib.sha256(repr([int(value) for value in values]).encode()).hexdigest()
 
 
 class Engine:
@@ -91,6 +98,10 @@ class Engine:
         self.next_order_id = 1
         self.next_exec_id = 1
         self.alert_count = 0
+        # Cluster-wide risk defaults (SetRiskDefaults): for accounts without limits of their own.
+        self.risk_defaults: SymbolLimits = NO_LIMITS
+        self.default_credit_limit = 0
+        self.risk_defaults_hash: str | None = None  # SHA-256 of the defaults; None: never set
         self.index = 0  # log index of the command being applied (0 when used directly)
         from hive_runtime.trading import admin, amend
 
@@ -197,6 +208,8 @@ class Engine:
         """Order size, collar, position and credit controls for ``qty`` more at ``price``."""
         symbol = inst.symbol
         limits = acct.limits.get(symbol, acct.default_limits)
+        if limits is NO_LIMITS:  # no limits of its own: the cluster's defaults
+            limits = self.risk_defaults
         if limits.max_order_qty and qty > limits.max_order_qty:
             return R_MAX_QTY
         if limits.max_order_notional and price * qty > limits.max_order_notional:
@@ -218,9 +231,16 @@ class Engine:
                 worst = pos + open_buy + qty if side == BUY else open_sell + qty - pos
                 if worst > limits.max_net_position:
                     return R_NET
-        if acct.credit_limit and acct.open_notional + added_notional > acct.credit_limit:
+        credit_limit = acct.credit_limit or self.default_credit_limit
+        if credit_limit and acct.open_notional + added_notional > credit_limit:
             return R_CREDIT
         return 0
+
+    def set_risk_defaults(self, limits: SymbolLimits, credit_limit: int) -> None:
+        """Replace the cluster-wide defaults (all zero: none); the hash is what ``/status`` shows."""
+        self.risk_defaults = limits if any(limits.as_list()) else NO_LIMITS
+        self.default_credit_limit = credit_limit
+        self.risk_defaults_hash = risk_defaults_hash([*limits.as_list(), credit_limit])
 
     @staticmethod
     def valid_price(inst: Instrument, price: int) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 
 from hive_runtime.trading.book import BUY, Order, OrderBook
 from hive_runtime.trading.engine import ClientOrder, Engine
-from hive_runtime.trading.state import Account, Instrument, Position, SymbolLimits
+from hive_runtime.trading.state import NO_LIMITS, Account, Instrument, Position, SymbolLimits
 
 ENGINE_STATE_VERSION = 1
 
@@ -73,7 +73,7 @@ def engine_state(engine: Engine) -> list[Any]:
             [[price, [_order(o) for o in orders]] for price, orders in book.levels(side)] for side in (1, 2)
         ]
         books.append([symbol, *sides])
-    return [
+    state = [
         ENGINE_STATE_VERSION,
         [engine.next_order_id, engine.next_exec_id, engine.global_kill, engine.alert_count],
         [_instrument(inst) for _, inst in sorted(engine.instruments.items())],
@@ -84,14 +84,22 @@ def engine_state(engine: Engine) -> list[Any]:
             for (a, c), e in sorted(engine.client_orders.items())
         ],
     ]
+    if engine.risk_defaults_hash is not None:
+        # Only once set: an engine that never met SetRiskDefaults serialises exactly as a build
+        # without it does, so replicas of both builds keep equal digests (see node.versions).
+        state.append([*engine.risk_defaults.as_list(), engine.default_credit_limit])
+    return state
 
 
 def restore_engine(state: list[Any] | tuple[Any, ...]) -> Engine:
-    version, counters, instruments, accounts, books, client_orders = state
+    version, counters, instruments, accounts, books, client_orders, *risk_defaults = state
     if version != ENGINE_STATE_VERSION:
         raise ValueError(f"unsupported engine state version {version}")
     engine = Engine()
     engine.next_order_id, engine.next_exec_id, engine.global_kill, engine.alert_count = counters
+    if risk_defaults:
+        *limits, credit_limit = risk_defaults[0]
+        engine.set_risk_defaults(SymbolLimits(*limits), credit_limit)
     for row in instruments:
         inst = Instrument(row[0], row[1], row[2], row[3])
         (inst.collar_bps, inst.band_bps, inst.band_window_us, inst.market_protection_bps) = row[4:8]
@@ -105,7 +113,7 @@ def restore_engine(state: list[Any] | tuple[Any, ...]) -> Engine:
         acct.stp_mode, acct.credit_limit, acct.max_msgs, acct.throttle_window_us, acct.killed = row[1:6]
         acct.msg_times = deque(row[6])
         acct.open_notional = row[7]
-        acct.default_limits = SymbolLimits(*row[8])
+        acct.default_limits = SymbolLimits(*row[8]) if any(row[8]) else NO_LIMITS  # as set_symbol_limits
         acct.limits = {symbol: SymbolLimits(*limits) for symbol, limits in row[9]}
         acct.exposure = {symbol: [buy, sell] for symbol, buy, sell in row[10]}
         acct.positions = {symbol: Position(qty, cost, realized) for symbol, qty, cost, realized in row[11]}
