@@ -159,6 +159,23 @@ class DigestSettings(_Strict):
     max_captures: int = Field(default=3, ge=1, le=16)
 
 
+class SurveillanceSettings(_Strict):
+    """The leader's market surveillance (:mod:`hive_runtime.node.surveillance`): every
+    ``evaluate_every_ms`` the leader runs the detectors over the last ``window_seconds`` of
+    order flow and proposes their alerts and halts as commands."""
+
+    enabled: bool = True
+    evaluate_every_ms: int = Field(default=1_000, ge=10, le=3_600_000)
+    window_seconds: float = Field(default=10.0, gt=0, le=86_400)
+    min_messages: int = Field(default=50, ge=1)
+    order_to_trade_max: float = Field(default=20.0, gt=0)
+    layering_levels: int = Field(default=3, ge=2)
+    min_returns: int = Field(default=20, ge=2)
+    zscore_alert: float = Field(default=4.0, gt=0)
+    zscore_halt: float = Field(default=6.0, gt=0)
+    cooldown_seconds: float = Field(default=60.0, ge=0, le=86_400)
+
+
 class CpuSettings(_Strict):
     pin: Literal["auto", "force", "off"] = "auto"
     gc_freeze_after_warmup: bool = True
@@ -204,6 +221,7 @@ class RuntimeConfig(_Strict):
     transport: TransportSettings = TransportSettings()
     cpu: CpuSettings = CpuSettings()
     digests: DigestSettings = DigestSettings()
+    surveillance: SurveillanceSettings = SurveillanceSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
     member_template: MemberTemplate = MemberTemplate()
     backup_key_file: Path | None = None

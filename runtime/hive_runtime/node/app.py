@@ -48,6 +48,7 @@ from hive_runtime.node.leave import leave
 from hive_runtime.node.loop_lag import LoopLagMonitor
 from hive_runtime.node.metrics import NodeMetrics
 from hive_runtime.node.state import NodeStateMachine
+from hive_runtime.node.surveillance import LeaderSurveillance
 from hive_runtime.node.transfers import TransferTracker
 from hive_runtime.node.version_gate import VersionGate
 from hive_runtime.node.versions import AUDIT_TICK
@@ -144,6 +145,7 @@ class RuntimeNode:
             snapshot_every=timing.snapshot_every,
             keep_entries=timing.keep_entries,
             on_fsync=self.metrics.fsync_latency.observe,
+            on_apply=self.metrics.apply_latency.observe,
             after_apply=self._after_apply,
             capture_every=config.digests.interval,
             on_capture_point=self.captures.capture_point,
@@ -192,6 +194,14 @@ class RuntimeNode:
             sleep=self._sleep,
             admitted=lambda: self.version_gate.admits(AUDIT_TICK),
         )
+        self.surveillance = LeaderSurveillance(
+            settings=config.surveillance,
+            driver=self.driver,
+            timestamp_us=self.client_service.next_timestamp_us,
+            sleep=self._sleep,
+        )
+        if config.surveillance.enabled:
+            self.state.trading.observer = self.surveillance.observe
         self.client_server = FrameServer(
             port_name="client",
             context=lambda: self.tls.server_context,
@@ -336,7 +346,10 @@ class RuntimeNode:
                     metrics.replication_lag.labels(self.config.name_of(peer)).set(status.last_index - match)
         engine = self.state.trading.engine
         metrics.kill_switch.set(1 if engine.global_kill else 0)
-        metrics.halted_symbols.set(sum(1 for book in engine.books.values() if getattr(book, "halted", False)))
+        metrics.halted_symbols.set(sum(1 for instrument in engine.instruments.values() if instrument.halted))
+        metrics.sync_counters(
+            leader_changes=self.driver.stats.leader_changes, decisions=self.state.trading.decisions
+        )
 
     def is_ready(self) -> bool:
         """Caught up with the leader, and a leader exists."""
@@ -392,6 +405,8 @@ class RuntimeNode:
                     group.create_task(self.secrets.watch(sleep=self._sleep))
                 group.create_task(self._refresh_metrics())
                 group.create_task(self.audit_sealer.run())
+                if self.config.surveillance.enabled:
+                    group.create_task(self.surveillance.run())
                 group.create_task(self.version_gate.run())
                 group.create_task(self._freeze_after_warmup())
                 group.create_task(self.loop_lag.run())

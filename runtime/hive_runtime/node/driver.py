@@ -96,6 +96,7 @@ class RaftDriver:
         snapshot_every: int = 10_000,
         keep_entries: int = 1_000,
         on_fsync: Callable[[float], None] | None = None,
+        on_apply: Callable[[float], None] | None = None,
         batch_max_items: int = 1024,
         batch_max_bytes: int = 1 << 20,
         after_apply: Callable[[], None] | None = None,
@@ -111,6 +112,7 @@ class RaftDriver:
         self.snapshot_every = snapshot_every
         self.keep_entries = keep_entries
         self._on_fsync = on_fsync
+        self._on_apply = on_apply
         self.batch_max_items = batch_max_items
         self.batch_max_bytes = batch_max_bytes
         self._after_apply = after_apply
@@ -301,8 +303,14 @@ class RaftDriver:
             self._fail_pending_through(ready.snapshot.meta.index)
             if self._on_snapshot_restored is not None:
                 self._on_snapshot_restored(ready.snapshot.meta.index, ready.snapshot.data)
+        on_apply = self._on_apply
         for entry in ready.committed_entries:
-            self._apply(entry)
+            if on_apply is None:
+                self._apply(entry)
+            else:
+                started = time.perf_counter()
+                self._apply(entry)
+                on_apply(time.perf_counter() - started)
         if ready.committed_entries and self._after_apply is not None:
             self._after_apply()
         for read_state in ready.read_states:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from hive_runtime.platform.pinning import keep_off_pinned_core
 from hive_runtime.storage.fileops import OsFileOps
 from hive_runtime.storage.metrics import StorageMetrics
 
@@ -105,7 +106,9 @@ class BackgroundPreallocator:
         if self._in_flight is not None:
             raise RuntimeError("a preallocation is already in flight")
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hive-wal-preallocate")
+            self._executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="hive-wal-preallocate", initializer=keep_off_pinned_core
+            )
         self._in_flight = self._executor.submit(self._fill, fd, start, end, done)
 
     def wait(self) -> bool:

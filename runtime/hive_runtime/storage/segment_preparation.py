@@ -34,6 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from hive_runtime.platform.pinning import keep_off_pinned_core
 from hive_runtime.storage.fileops import OsFileOps
 from hive_runtime.storage.metrics import StorageMetrics
 from hive_runtime.storage.preallocation import zero_fill_durably
@@ -98,7 +99,9 @@ class SegmentPreparer:
         if self._pending is not None:
             raise RuntimeError("a segment preparation is already pending")
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hive-wal-prepare")
+            self._executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="hive-wal-prepare", initializer=keep_off_pinned_core
+            )
         self._pending = self._executor.submit(self._prepare, length)
 
     def take(self) -> tuple[PreparedSegment | None, bool]:

@@ -8,6 +8,11 @@ audited), identically on every replica.
 Determinism rules enforced here: the time of a command is its ``ts_us`` clamped to be no earlier
 than the previous command's (leaders' clocks may differ after a failover); nothing else
 time-like is consulted.
+
+Two read-only outputs leave the machine without touching its state: ``decisions`` counts the
+applied commands by reject reason (0 = accepted) for the node's ``hive_orders_total``, and an
+``observer`` (the leader's surveillance, :mod:`hive_runtime.node.surveillance`) sees each
+decoded command with its outcome. Neither is part of the snapshot or the digest.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class TradingStateMachine:
         self.audit = AuditChain(every_records=checkpoint_every, interval_us=checkpoint_interval_ms * 1000)
         self.last_index = 0
         self.last_ts_us = 0
+        self.decisions: dict[int, int] = {}  # reject reason (0 = accepted) -> commands applied
+        self.observer: Callable[[Command, Outcome], None] | None = None
 
     # ---- applying --------------------------------------------------------------------------------
     def apply(self, index: int, data: bytes) -> bytes:
@@ -77,8 +84,16 @@ class TradingStateMachine:
             )
             self.audit.append(record, self.last_ts_us)
             self.last_index = index
+            self._count(_INVALID.reject_reason)
             return outcome_bytes
-        return self._apply(index, command, data)[1]
+        outcome, outcome_bytes = self._apply(index, command, data)
+        if self.observer is not None:
+            self.observer(command, outcome)
+        return outcome_bytes
+
+    def _count(self, reason: int) -> None:
+        decisions = self.decisions
+        decisions[reason] = decisions.get(reason, 0) + 1
 
     def execute(self, command: Command, index: int | None = None) -> Outcome:
         """Typed entry point (tests, tools, a single-node engine): same effect as :meth:`apply`."""
@@ -100,6 +115,8 @@ class TradingStateMachine:
         outcome = engine.handlers[cls](command)
         reason = outcome.reject_reason
         reports = outcome.reports
+        decisions = self.decisions
+        decisions[reason] = decisions.get(reason, 0) + 1
         outcome_bytes = _packb((FORMAT_VERSION, reason, reports))
         if reason:
             decision, audit_reason = REJECTED, reason
