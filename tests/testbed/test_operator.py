@@ -489,6 +489,7 @@ def test_a_reissued_leaf_lands_without_restarting_any_pod(
         for name, p in _pods(kubectl, ns).items()
     }
     serial = {m["pod"]: m["certificateSerial"] for m in _hive(kubectl, ns)["status"]["members"]}[target]
+    killed_before = {e["metadata"]["uid"] for e in kubectl.events(ns) if e["reason"] == "Killing"}
     patch = [
         {"op": "remove", "path": f"/data/{target}.crt"},
         {"op": "remove", "path": f"/data/{target}.key"},
@@ -504,11 +505,20 @@ def test_a_reissued_leaf_lands_without_restarting_any_pod(
 
     new = wait_for(reissued, seconds=20 * INTERVAL, what=f"{target} serving a reissued certificate")
     assert new != serial
+    time.sleep(2 * INTERVAL)  # a restart would show by now: the kubelet kills at once, then replaces
+    pods = _pods(kubectl, ns)
     after = {
         name: (p["metadata"]["uid"], p["status"]["containerStatuses"][0]["restartCount"])
-        for name, p in _pods(kubectl, ns).items()
+        for name, p in pods.items()
     }
     assert after == before, "no pod was restarted or replaced by the rotation"
+    assert not [n for n, p in pods.items() if p["metadata"].get("deletionTimestamp")], "no pod is terminating"
+    killed = [
+        e
+        for e in kubectl.events(ns)
+        if e["reason"] == "Killing" and e["metadata"]["uid"] not in killed_before
+    ]
+    assert killed == [], f"containers killed during the rotation: {killed}"
     assert any(e["reason"] == "CertificateIssued" for e in kubectl.events(ns))
 
 
