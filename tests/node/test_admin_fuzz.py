@@ -40,6 +40,11 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         async with cluster.client() as client:
             for value in range(12):
                 await client.put("k", value)
+        # The leader replicates member versions once it leads (a VERSIONS entry); wait for it so
+        # that no background entry lands while a test compares applied indexes.
+        async with asyncio.timeout(30):
+            while (await cluster.admin(1, "GET", "/status"))[1]["clusterVersion"] is None:
+                await asyncio.sleep(0.05)
 
     asyncio.run(warm())
     yield cluster

@@ -124,6 +124,9 @@ async def test_follower_down_through_compaction_catches_up_by_snapshot(
     assert code == 200 and status["snapshotIndex"] >= 200
     cluster.start(follower)
     await cluster.wait_ready(within=60)
+    async with cluster.client() as client:  # past the next digest point, after every snapshot
+        for value in range(12):
+            await client.put("after", value)
     assert len(await _digests_when_converged(cluster)) == 1
     code, rejoined = await cluster.admin(follower, "GET", "/status")
     assert rejoined["snapshotIndex"] >= 200, "the follower should have installed the leader's snapshot"
