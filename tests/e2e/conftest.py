@@ -1,6 +1,8 @@
 """Real-cluster tests: they need Docker and kind, and skip with a clear message elsewhere.
 
 Set HIVE_E2E_KUBECONFIG to run them against an existing cluster instead of creating a kind one.
+kubectl is never a reason to skip: it is the one ``make k8s`` builds for the test bed (``make
+test`` depends on it), and a missing one fails the run.
 """
 
 from __future__ import annotations
@@ -14,12 +16,22 @@ from pathlib import Path
 
 import pytest
 
+from hive_testbed import k8sbuild
+
 
 def _docker_engine_running() -> bool:
     if shutil.which("docker") is None:
         return False
     result = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=30)
     return result.returncode == 0
+
+
+def kubectl_binary() -> Path:
+    """The test bed's kubectl (``make k8s``); a missing one fails the test, never skips it."""
+    path = k8sbuild.binary("kubectl")
+    if not path.exists():
+        pytest.fail(f"kubectl is missing at {path}: run `make k8s` (make test does)")
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -34,8 +46,7 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         )
     if not _docker_engine_running():
         pytest.skip("no Docker engine is running, so kind cannot start a cluster")
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed")
+    kubectl_binary()
     name = f"hive-e2e-{uuid.uuid4().hex[:6]}"
     path = tmp_path_factory.mktemp("kind") / "kubeconfig"
     subprocess.run(

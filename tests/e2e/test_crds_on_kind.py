@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import kubectl_binary
+
 REPO = Path(__file__).resolve().parents[2]
 INVALID = sorted((REPO / "tests/api/invalid").glob("*.yaml"))
 SAMPLES = sorted((REPO / "manifests/samples").glob("*.yaml"))
@@ -15,7 +17,7 @@ SAMPLES = sorted((REPO / "manifests/samples").glob("*.yaml"))
 
 def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), *args],
+        [str(kubectl_binary()), "--kubeconfig", str(kubeconfig), *args],
         input=stdin,
         capture_output=True,
         text=True,

@@ -1,4 +1,5 @@
-"""Group commit: concurrent asyncio writers share fdatasync calls and only return once durable."""
+"""Group commit (the floor benchmark's, ``hive_cli.bench._group_commit``): concurrent asyncio
+writers share fdatasync calls and only return once durable."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from hive_runtime.storage import GroupCommitter, LogEntry, StorageFailedError, StorageMetrics, WriteAheadLog
+from hive_cli.bench._group_commit import GroupCommitter
+from hive_runtime.storage import LogEntry, StorageFailedError, StorageMetrics, WriteAheadLog
 
 Factory = Callable[..., list[LogEntry]]
 

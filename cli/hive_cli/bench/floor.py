@@ -89,7 +89,8 @@ def _raw_fsync(directory: Path, samples: int) -> list[int]:
 async def _wal_throughput(
     directory: Path, writers: int, commits: int, *, in_thread: bool
 ) -> tuple[float, int]:
-    from hive_runtime.storage import GroupCommitter, LogEntry, WriteAheadLog
+    from hive_cli.bench._group_commit import GroupCommitter
+    from hive_runtime.storage import LogEntry, WriteAheadLog
 
     wal = WriteAheadLog(directory)
     committer = GroupCommitter(wal, sync_in_thread=in_thread)

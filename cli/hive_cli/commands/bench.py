@@ -40,26 +40,45 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         sub.set_defaults(handler=_make_handler(module))
 
 
+def run_and_write(module: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one benchmark module, print its table and notes, write its JSON to ``args.out``."""
+    started = time.time()
+    result: BenchResult = module.run(args)
+    document = {
+        "benchmark": result.name,
+        "started_at": started,
+        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        **result.summary,
+    }
+    table = result.render_table()
+    if table:
+        print(table)
+    for note in result.notes:
+        print(f"note: {note}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {args.out}")
+    return document
+
+
+def bench_parser(name: str, module: Any) -> argparse.ArgumentParser:
+    """A stand-alone parser for one benchmark's own arguments (``hive bench all`` uses it)."""
+    parser = argparse.ArgumentParser(prog=f"hive bench {name}")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path, default=Path("bench/results") / f"{name}.json")
+    module.add_arguments(parser)
+    return parser
+
+
+def bench_modules() -> dict[str, Any]:
+    return _bench_modules()
+
+
 def _make_handler(module: Any) -> Any:
     def handler(args: argparse.Namespace) -> int:
-        started = time.time()
-        result: BenchResult = module.run(args)
-        document = {
-            "benchmark": result.name,
-            "started_at": started,
-            "machine": {"python": platform.python_version(), "platform": platform.platform()},
-            **result.summary,
-        }
-        table = result.render_table()
-        if table:
-            print(table)
-        for note in result.notes:
-            print(f"note: {note}")
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
-        print(f"wrote {args.out}")
+        document = run_and_write(module, args)
         if args.json:
             print(json.dumps(document, sort_keys=True))
-        return 0
+        return int(getattr(args, "exit_status", 0))
 
     return handler

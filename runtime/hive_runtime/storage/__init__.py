@@ -1,4 +1,4 @@
-"""Durable storage of a runtime node: WAL segments with CRC and group commit, hard state, snapshots.
+"""Durable storage of a runtime node: WAL segments with CRC, hard state, snapshots.
 
 See docs/runtime-internals.md for the on-disk formats and the recovery rules.
 """
@@ -13,7 +13,6 @@ from hive_runtime.storage.errors import (
     StorageFailedError,
 )
 from hive_runtime.storage.fileops import OsFileOps
-from hive_runtime.storage.group_commit import GroupCommitter
 from hive_runtime.storage.hardstate import HardState, HardStateFile
 from hive_runtime.storage.metrics import StorageMetrics
 from hive_runtime.storage.node_storage import NodeStorage
@@ -24,7 +23,6 @@ from hive_runtime.storage.wal import RecoveryReport, WriteAheadLog
 __all__ = [
     "CorruptLogError",
     "DiskFullError",
-    "GroupCommitter",
     "HardState",
     "HardStateFile",
     "LogCompactedError",

@@ -2,8 +2,8 @@
 
 ``append`` writes records with one ``pwrite`` per batch at the segment's logical end (not durable
 yet); ``sync`` makes everything written so far durable with one ``fdatasync`` (plus a directory
-fsync after a segment rotation). Callers batch by appending many times and syncing once;
-:mod:`hive_runtime.storage.group_commit` does that for concurrent asyncio writers. ``sync`` may
+fsync after a segment rotation). Callers batch by appending many times and syncing once (the
+node's Raft driver syncs once per Ready). ``sync`` may
 run in a worker thread while the event loop keeps appending; a lock orders it against rotation
 and truncation.
 

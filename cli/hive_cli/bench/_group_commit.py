@@ -1,10 +1,12 @@
-"""Group commit for asyncio: many writers append, one fdatasync makes them all durable.
+"""Group commit for concurrent asyncio writers of a bare WAL, for ``hive bench floor``.
 
-Writers call :meth:`GroupCommitter.append` (or append to the WAL themselves and call
-:meth:`wait_durable`). A single flusher, :meth:`GroupCommitter.run`, started in the node's
-``TaskGroup``, runs ``fdatasync`` in a worker thread while the event loop keeps appending; when it
-returns, every writer whose entry was written before the sync started is released at once.
-Under load each fdatasync covers everything appended during the previous one.
+Not product code: a node never uses it. In a node the Raft driver's Ready loop is the group
+commit (everything proposed since the last Ready is appended and covered by one fdatasync, see
+:mod:`hive_runtime.node.driver`). The floor benchmark uses this to measure what the WAL alone can
+make durable with many writers: writers call :meth:`GroupCommitter.append`; a single flusher,
+:meth:`GroupCommitter.run`, runs ``fdatasync`` in a worker thread while the event loop keeps
+appending, and when it returns every writer whose entry was written before the sync started is
+released at once. Under load each fdatasync covers everything appended during the previous one.
 """
 
 from __future__ import annotations
@@ -13,9 +15,7 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 
-from hive_runtime.storage.errors import StorageError
-from hive_runtime.storage.record import LogEntry
-from hive_runtime.storage.wal import WriteAheadLog
+from hive_runtime.storage import LogEntry, StorageError, WriteAheadLog
 
 
 class GroupCommitter:
