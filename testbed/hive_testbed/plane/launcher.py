@@ -56,7 +56,7 @@ class PlaneOptions:
     bin_dir: Path = dataclasses.field(default_factory=k8sbuild.bin_dir)
     crds_dir: Path | None = None
     apiserver_port: int = 0
-    timeout: float = 60.0
+    timeout: float = 120.0  # per component; start-up takes seconds, but a loaded machine is slow
     extra_images: tuple[tuple[str, str], ...] = ()
 
 
