@@ -134,3 +134,15 @@ def test_the_checker_sees_transitive_imports(tmp_path: Path) -> None:
     modules, external = _reachable("hive_cli")
     assert "hive_operator.api.base" in modules
     assert "celpy" in external
+
+
+def test_test_aids_live_outside_the_runtime() -> None:
+    """The simulator, the linearizability checker and the reference matcher are in ``hive_sim``,
+    which the runtime never imports (above): a runtime image needs none of them."""
+    modules, _ = _reachable("hive_runtime")
+    assert _module_file("hive_sim.raft_sim") is not None
+    assert _module_file("hive_sim.linearizability") is not None
+    assert _module_file("hive_sim.reference_matcher") is not None
+    for module in ("hive_runtime.sim", "hive_runtime.linearizability", "hive_runtime.trading.reference"):
+        assert _module_file(module) is None, f"{module} is a test aid inside the runtime"
+    assert not any(module.startswith("hive_sim") for module in modules)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from hive_runtime.linearizability import CheckOutcome, Operation, OpKind, check_history
+from hive_sim.linearizability import CheckOutcome, Operation, OpKind, check_history
 
 
 def put(client: int, value: int, start: int, end: int | None, key: str = "x") -> Operation:

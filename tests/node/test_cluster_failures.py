@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 
 import aiohttp
+from hive_sim.linearizability import CheckOutcome, Operation, OpKind, check_history
 
 from hive_cli.local.cluster import LocalCluster
 from hive_runtime.client import ClientError, OutcomeUnknownError
-from hive_runtime.linearizability import CheckOutcome, Operation, OpKind, check_history
 from hive_runtime.storage.record import DecodedRecord, LogEntry, decode_record, encode_record
 from hive_runtime.storage.segment import scan_segment
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
+from hive_sim.raft_sim.memory_cluster import MemoryCluster
+
 from hive_runtime.raft import MemoryStorage, Message, MessageType, RaftConfig, RaftNode, Role
 from hive_runtime.raft.types import ConfState, Entry, HardState
-from hive_runtime.sim.memory_cluster import MemoryCluster
 
 
 def _node(node_id: int = 1, voters: tuple[int, ...] = (1, 2, 3), **settings: object) -> RaftNode:

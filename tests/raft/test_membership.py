@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hive_sim.raft_sim.memory_cluster import MemoryCluster
 
 from hive_runtime.raft import (
     ConfChange,
@@ -14,7 +15,6 @@ from hive_runtime.raft import (
     Role,
 )
 from hive_runtime.raft.types import ConfState, decode_conf_entry, encode_conf_entry
-from hive_runtime.sim.memory_cluster import MemoryCluster
 
 
 def _settle(cluster: MemoryCluster) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hive_sim.raft_sim.memory_cluster import MemoryCluster
 
 from hive_runtime.raft import Message, MessageType, ProposalDropped, Role
-from hive_runtime.sim.memory_cluster import MemoryCluster
 
 
 def test_leader_read_waits_for_a_heartbeat_quorum() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from hive_sim.raft_sim.memory_cluster import MemoryCluster
 
 from hive_runtime.raft import MemoryStorage, ProposalDropped, RaftConfig, RaftNode, Role
 from hive_runtime.raft.types import ConfState, EntryKind
-from hive_runtime.sim.memory_cluster import MemoryCluster
 
 
 def test_new_entries_appear_for_persistence_before_their_commit() -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
+from hive_sim.raft_sim.memory_cluster import MemoryCluster
+
 from hive_runtime.raft import MemoryStorage, Message, MessageType, RaftConfig, RaftNode, Role
 from hive_runtime.raft.types import ConfState, Entry, EntryKind, HardState
-from hive_runtime.sim.memory_cluster import MemoryCluster
 
 
 def _with_log(node_id: int, terms: list[int], *, term: int, voters: tuple[int, ...] = (1, 2, 3)) -> RaftNode:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import contextlib
 
+from hive_sim.raft_sim.invariants import SafetyMonitor
+from hive_sim.raft_sim.memory_cluster import MemoryCluster
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hive_runtime.raft import ProposalDropped, Role
-from hive_runtime.sim.invariants import SafetyMonitor
-from hive_runtime.sim.memory_cluster import MemoryCluster
 
 actions = st.lists(
     st.tuples(

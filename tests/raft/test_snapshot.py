@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from hive_sim.raft_sim.memory_cluster import MemoryCluster
+
 from hive_runtime.raft import MessageType
 from hive_runtime.raft.types import EntryKind
-from hive_runtime.sim.memory_cluster import MemoryCluster
 
 
 def _compact(cluster: MemoryCluster, node_id: int, data: bytes) -> None:

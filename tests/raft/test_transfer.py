@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hive_sim.raft_sim.memory_cluster import MemoryCluster
 
 from hive_runtime.raft import MessageType, ProposalDropped, Role
-from hive_runtime.sim.memory_cluster import MemoryCluster
 
 
 def test_transfer_catches_the_target_up_then_sends_timeout_now() -> None:

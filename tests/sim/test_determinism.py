@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hive_runtime.sim import SimConfig, run_seed
+from hive_sim.raft_sim import SimConfig, run_seed
 
 
 def test_same_seed_gives_identical_trace_hash_and_results() -> None:

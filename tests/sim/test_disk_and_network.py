@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
+from hive_sim.raft_sim.driver import SimNode
+from hive_sim.raft_sim.network import SimNetwork
+
 from hive_runtime.raft import ConfState, Entry, HardState, MemoryStorage, RaftConfig, Ready, Role, SoftState
-from hive_runtime.sim.driver import SimNode
-from hive_runtime.sim.network import SimNetwork
 
 
 def _sim_node(seed: int) -> SimNode:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from hive_sim.raft_sim.invariants import SafetyMonitor, SafetyViolationFound
 
 from hive_runtime.raft import MemoryStorage, RaftConfig, RaftNode
 from hive_runtime.raft.types import ConfState, Entry, HardState, Role
-from hive_runtime.sim.invariants import SafetyMonitor, SafetyViolationFound
 
 
 def _node(node_id: int, terms: list[int], term: int) -> RaftNode:

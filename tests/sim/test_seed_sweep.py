@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
-from hive_runtime.sim import SimConfig, run_seed
+from hive_sim.raft_sim import SimConfig, run_seed
 
 
 @pytest.mark.slow

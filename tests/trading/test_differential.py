@@ -2,7 +2,7 @@
 
 Hypothesis generates streams of new orders (limit, market, IOC, FOK, post-only), cancels and
 cancel/replaces from three accounts with different self-trade settings. After every command the
-engine and :mod:`hive_runtime.trading.reference` must agree on acceptance, trades and the book, and
+engine and :mod:`hive_sim.reference_matcher` must agree on acceptance, trades and the book, and
 the invariants hold: both sides of every trade carry the same quantity, positions sum to zero, the
 book is never crossed at rest, executions walk prices from best to worst, and each account's
 recorded exposure equals what it has resting.
@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from hive_sim.reference_matcher import ReferenceBook
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hive_runtime.trading.commands import SetAccountLimits
-from hive_runtime.trading.reference import ReferenceBook
 from hive_runtime.trading.types import ExecType, Side, StpMode, TimeInForce
 
 STP = {"a": StpMode.CANCEL_RESTING, "b": StpMode.CANCEL_INCOMING, "c": StpMode.CANCEL_RESTING}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from hive_cli.bench._result import BenchResult
 
 if TYPE_CHECKING:
-    from hive_runtime.linearizability import Operation
+    from hive_sim.linearizability import Operation
 
 
 def describe() -> str:
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _history(operations: int, keys: int, seed: int, *, overlap: bool) -> list[Operation]:
-    from hive_runtime.linearizability import Operation, OpKind
+    from hive_sim.linearizability import Operation, OpKind
 
     rng = random.Random(seed)
     states: dict[str, int | None] = {f"k{k}": None for k in range(keys)}
@@ -60,7 +60,7 @@ def _history(operations: int, keys: int, seed: int, *, overlap: bool) -> list[Op
 
 
 def run(args: argparse.Namespace) -> BenchResult:
-    from hive_runtime.linearizability import check_history
+    from hive_sim.linearizability import check_history
 
     rows = [["history", "operations", "keys", "verdict", "seconds"]]
     summary: dict[str, Any] = {}

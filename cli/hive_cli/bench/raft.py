@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cluster_rate(entries: int, batch: int, payload: bytes) -> float:
-    from hive_runtime.sim.memory_cluster import MemoryCluster
+    from hive_sim.raft_sim.memory_cluster import MemoryCluster
 
     cluster = MemoryCluster(3, max_entries_per_message=max(64, batch))
     leader = cluster.elect(1)

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> BenchResult:
-    from hive_runtime.sim import SimConfig, run_seed
+    from hive_sim.raft_sim import SimConfig, run_seed
 
     rows = [
         ["nodes", "seeds", "violations", "unknown", "ops", "elections", "simulated s", "wall s", "speedup"]

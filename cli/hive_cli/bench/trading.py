@@ -12,7 +12,7 @@ touch, 30% cancels, 15% crossing orders, half of them IOC):
   warm-up and ``gc.freeze()``: ``p50_us``, ``p99_us``, ``p999_us``;
 - ``cpu_p50_us`` ...: the leader path again, timed with the thread's CPU clock, which leaves out
   time the process spent preempted (a shared machine; production pins the hot thread to a core);
-- ``reference_orders_per_s``: the same mix on :mod:`hive_runtime.trading.reference`.
+- ``reference_orders_per_s``: the same mix on :mod:`hive_sim.reference_matcher`.
 """
 
 from __future__ import annotations
@@ -200,8 +200,9 @@ def _leader_path(commands: list[Any], gc_mode: str, *, cpu_clock: bool = False) 
 
 
 def _reference_mix(commands: list[Any]) -> float:
+    from hive_sim.reference_matcher import ReferenceBook
+
     from hive_runtime.trading.commands import NewOrderSingle, OrderCancelRequest
-    from hive_runtime.trading.reference import ReferenceBook
 
     book = ReferenceBook()
     ids: dict[tuple[str, str], int] = {}

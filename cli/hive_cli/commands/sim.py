@@ -69,8 +69,9 @@ def _replay_command(seed: int, args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hive_sim.raft_sim import SimConfig, run_seed
+
     from hive_runtime.raft import PlantedBug
-    from hive_runtime.sim import SimConfig, run_seed
 
     try:
         bugs = frozenset(PlantedBug(name) for name in args.plant_bug)

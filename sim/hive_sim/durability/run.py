@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from hive_runtime.linearizability import CheckOutcome, Operation, check_history
 from hive_runtime.node.driver import RaftDriver
 from hive_sim.deferred import deferred_storage_workers
 from hive_sim.durability.cluster import ClusterProfile, SimCluster
 from hive_sim.durability.nemesis import Nemesis
 from hive_sim.durability.workload import Client
+from hive_sim.linearizability import CheckOutcome, Operation, check_history
 from hive_sim.powerloss import PowerCut
 from hive_sim.virtual_loop import VirtualTimeLoop
 

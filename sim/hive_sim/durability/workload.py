@@ -16,10 +16,10 @@ import asyncio
 import random
 from typing import Any
 
-from hive_runtime.linearizability import Operation, OpKind
 from hive_runtime.node.driver import NotLeader, OutcomeUnknown
 from hive_runtime.node.state import decode_register_result, register_cas, register_put
 from hive_sim.durability.cluster import SimCluster, SimNode
+from hive_sim.linearizability import Operation, OpKind
 
 KEYS = ("a", "b", "c")
 OPERATION_TIMEOUT = 0.5  # seconds

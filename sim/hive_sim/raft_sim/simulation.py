@@ -14,7 +14,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from hive_runtime.linearizability import CheckOutcome, OpKind, check_history
 from hive_runtime.raft import (
     ConfState,
     MemoryStorage,
@@ -24,13 +23,14 @@ from hive_runtime.raft import (
     Ready,
     Role,
 )
-from hive_runtime.sim.config import SimConfig
-from hive_runtime.sim.driver import LOST, READ, PendingProposal, SimNode
-from hive_runtime.sim.invariants import SafetyMonitor, SafetyViolationFound
-from hive_runtime.sim.nemesis import Nemesis
-from hive_runtime.sim.network import SimNetwork
-from hive_runtime.sim.state_machine import CAS, PUT, Command
-from hive_runtime.sim.workload import Client, Workload
+from hive_sim.linearizability import CheckOutcome, OpKind, check_history
+from hive_sim.raft_sim.config import SimConfig
+from hive_sim.raft_sim.driver import LOST, READ, PendingProposal, SimNode
+from hive_sim.raft_sim.invariants import SafetyMonitor, SafetyViolationFound
+from hive_sim.raft_sim.nemesis import Nemesis
+from hive_sim.raft_sim.network import SimNetwork
+from hive_sim.raft_sim.state_machine import CAS, PUT, Command
+from hive_sim.raft_sim.workload import Client, Workload
 
 TICK, DELIVER, FSYNC, CLIENT, TIMEOUT, NEMESIS, RESTART, STOP, FLAP, CHECK = range(10)
 _EVENT_NAMES = [

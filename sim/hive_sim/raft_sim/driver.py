@@ -21,7 +21,7 @@ from hive_runtime.raft import (
     Ready,
     decode_conf_entry,
 )
-from hive_runtime.sim.state_machine import Command, RegisterMachine
+from hive_sim.raft_sim.state_machine import Command, RegisterMachine
 
 ApplyHook = Callable[[int, Entry], None]  # called with (node id, entry) for every applied entry
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from hive_runtime.linearizability.history import Operation, OpKind
+from hive_sim.linearizability.history import Operation, OpKind
 
 _NEVER = 2**62  # return time of operations that never returned
 

@@ -4,7 +4,7 @@ One seed fixes everything: network faults, crashes, membership changes, client o
 every node's election timeouts, so a failing seed replays exactly.
 """
 
-from hive_runtime.sim.config import SimConfig
-from hive_runtime.sim.simulation import SeedResult, Simulation, run_seed
+from hive_sim.raft_sim.config import SimConfig
+from hive_sim.raft_sim.simulation import SeedResult, Simulation, run_seed
 
 __all__ = ["SeedResult", "SimConfig", "Simulation", "run_seed"]

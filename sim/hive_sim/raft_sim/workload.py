@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from hive_runtime.linearizability import Operation, OpKind
+from hive_sim.linearizability import Operation, OpKind
 
 
 @dataclass

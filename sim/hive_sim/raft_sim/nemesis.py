@@ -18,11 +18,11 @@ from hive_runtime.raft import (
     Role,
     decode_conf_entry,
 )
-from hive_runtime.sim.network import LinkFaults
+from hive_sim.raft_sim.network import LinkFaults
 
 if TYPE_CHECKING:
-    from hive_runtime.sim.driver import SimNode
-    from hive_runtime.sim.simulation import Simulation
+    from hive_sim.raft_sim.driver import SimNode
+    from hive_sim.raft_sim.simulation import Simulation
 
 _NEMESIS, _RESTART, _STOP, _FLAP = 5, 6, 7, 8
 
