@@ -1,9 +1,11 @@
 """``hive demo``: the main job on the embedded default, as ``make demo`` runs it.
 
 First the API: every sample manifest is validated by the models, a bad manifest is rejected with
-a message naming its field, the generated CRDs are checked against the models. Then the runtime:
-``hive local demo`` (three real replicas on loopback trade, lose their leader to SIGKILL and lose
-no acknowledged order). Exit code 0 only when all of that holds.
+a message naming its field, the generated CRDs are checked against the models. Then the whole
+system (:mod:`hive_cli.bed_demo`): the test bed's real control plane, the operator, a HiveCluster
+applied with kubectl, trading through its client Service, the leader's pod deleted, no
+acknowledged order lost. ``hive local demo`` is the runtime alone. Exit code 0 only when all of
+that holds.
 """
 
 from __future__ import annotations
@@ -88,11 +90,10 @@ def _demo(args: argparse.Namespace) -> int:
     if failures or args.api_only:
         return 0 if failures == 0 else 1
 
-    import asyncio
     import tempfile
 
-    from hive_cli.local.demo import run_demo
+    from hive_cli.bed_demo import run_bed_demo
 
-    print("\n== The runtime: a local 3-replica cluster of real processes (hive local demo)")
+    print("\n== The whole system on the test bed: control plane, operator, a HiveCluster, trading, failover")
     with tempfile.TemporaryDirectory(prefix="hive-demo-") as directory:
-        return asyncio.run(run_demo(Path(directory)))
+        return run_bed_demo(Path(directory))

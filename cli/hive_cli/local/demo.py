@@ -39,18 +39,18 @@ class Tally:
     failed_attempts: int = 0
 
 
-async def _setup(cluster: LocalCluster) -> None:
-    async with cluster.client(operator=True) as admin:
-        result = await admin.submit(
-            AddInstrument(0, SYMBOL, tick_size=1, lot_size=1, reference_price=10_000, collar_bps=1_000)
-        )
-        if result.outcome is None or not result.outcome.accepted:
-            raise RuntimeError(f"instrument setup failed: {result}")
-        for account in ACCOUNTS:
-            await admin.submit(AddAccount(0, account))
+async def setup_market(admin: Client) -> None:
+    """The instrument and accounts the traders use (needs the operator's certificate)."""
+    result = await admin.submit(
+        AddInstrument(0, SYMBOL, tick_size=1, lot_size=1, reference_price=10_000, collar_bps=1_000)
+    )
+    if result.outcome is None or not result.outcome.accepted:
+        raise RuntimeError(f"instrument setup failed: {result}")
+    for account in ACCOUNTS:
+        await admin.submit(AddAccount(0, account))
 
 
-async def _trader(
+async def trader(
     client: Client, account: str, tally: Tally, *, orders: int, stop: asyncio.Event, seed: int
 ) -> None:
     rng = random.Random(seed)
@@ -90,14 +90,15 @@ async def run_demo(root: Path, *, orders_per_trader: int = 300) -> int:
     try:
         leader = await cluster.wait_ready(within=60)
         print(f"   leader: node {leader} ({cluster.config_name(leader)})")
-        await _setup(cluster)
+        async with cluster.client(operator=True) as admin:
+            await setup_market(admin)
         print(f"== Instrument {SYMBOL} and accounts {', '.join(ACCOUNTS)} set up (operator certificate)")
 
         tally = Tally()
         stop = asyncio.Event()
         clients = [cluster.client(deadline=20) for _ in ACCOUNTS]
         traders = [
-            asyncio.create_task(_trader(client, account, tally, orders=orders_per_trader, stop=stop, seed=i))
+            asyncio.create_task(trader(client, account, tally, orders=orders_per_trader, stop=stop, seed=i))
             for i, (client, account) in enumerate(zip(clients, ACCOUNTS, strict=True))
         ]
         total = orders_per_trader * len(ACCOUNTS)
@@ -121,7 +122,8 @@ async def run_demo(root: Path, *, orders_per_trader: int = 300) -> int:
             f"fills: {tally.fills} for {tally.filled_qty} lots"
         )
 
-        missing = await _missing_acknowledged(cluster, tally)
+        async with cluster.client(deadline=30) as checker:
+            missing = await missing_acknowledged(checker, tally)
         if missing:
             problems.append(f"{len(missing)} acknowledged orders are missing: {missing[:5]}")
         verdict = "no" if missing else "yes"
@@ -173,13 +175,13 @@ async def _first_new_commit(cluster: LocalCluster, *, exclude: int) -> int:
     return leader
 
 
-async def _missing_acknowledged(cluster: LocalCluster, tally: Tally) -> list[tuple[str, str]]:
-    missing = []
-    async with cluster.client(deadline=30) as client:
-        for account, cl_ord_id in tally.acknowledged:
-            if await client.lookup_order(account, cl_ord_id) is None:
-                missing.append((account, cl_ord_id))
-    return missing
+async def missing_acknowledged(client: Client, tally: Tally) -> list[tuple[str, str]]:
+    """Acknowledged orders the cluster does not know (a linearizable lookup each)."""
+    return [
+        (account, cl_ord_id)
+        for account, cl_ord_id in tally.acknowledged
+        if await client.lookup_order(account, cl_ord_id) is None
+    ]
 
 
 async def _converged_digests(cluster: LocalCluster) -> dict[tuple[int, int], str]:
