@@ -71,7 +71,7 @@ def test_chart_single_namespace_mode_grants_roles_only_where_it_watches() -> Non
         ("trading", "RoleBinding"),
     ]
     cluster_roles = [d["metadata"]["name"] for d in rendered if d["kind"] == "ClusterRole"]
-    assert cluster_roles == ["hive-operator-hive-system-crds"], "only CRD watching is cluster-scoped"
+    assert cluster_roles == ["hive-operator-hive-system-observe"], "only kopf's observation is cluster-wide"
     container = next(d for d in rendered if d["kind"] == "Deployment")["spec"]["template"]["spec"][
         "containers"
     ][0]

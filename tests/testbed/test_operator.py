@@ -99,32 +99,22 @@ def module_kubectl(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Ku
     return Kubectl(cluster.kubeconfig, tmp_path_factory.mktemp("kube-cache"))
 
 
-@pytest.fixture(scope="module")
-def operator(
-    cluster: Any, module_kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Operator]:
-    kubectl = module_kubectl
-    assert cluster.plane is not None, "the audit log is read from the bed's own API server"
+def start_operator(
+    cluster: Any, kubectl: Kubectl, directory: Path, *, scope: list[str], values: list[str]
+) -> Operator:
+    """The chart's RBAC (helm template with ``values``) applied, and ``hive operator run ...scope``
+    started under its ServiceAccount's token."""
     home = f"hive-op-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", home)
+    settings = [arg for value in ["operator.replicas=0", *values] for arg in ("--set", value)]
     rendered = subprocess.run(
-        [
-            str(HELM),
-            "template",
-            "hive",
-            str(REPO / "charts/hive"),
-            "-n",
-            home,
-            "--set",
-            "operator.replicas=0",
-        ],
+        [str(HELM), "template", "hive", str(REPO / "charts/hive"), "-n", home, *settings],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    kubectl("apply", "-n", home, "-f", "-", stdin=rendered)
+    kubectl("apply", "-f", "-", stdin=rendered)  # every namespaced object names its namespace
     token = kubectl("create", "token", "hive-operator", "-n", home, "--duration=3h").stdout.strip()
-    directory = tmp_path_factory.mktemp("operator")
     kubeconfig = directory / "kubeconfig"
     _kubeconfig_for_token(cluster.kubeconfig, token, kubeconfig)
     metrics, liveness = _free_port(), _free_port()
@@ -137,7 +127,7 @@ def operator(
                 "hive_cli.main",
                 "operator",
                 "run",
-                "--all-namespaces",
+                *scope,
                 f"--kubeconfig={kubeconfig}",
                 f"--operator-namespace={home}",
                 f"--metrics-address=127.0.0.1:{metrics}",
@@ -156,23 +146,44 @@ def operator(
         except OSError:
             return False
 
-    wait_for(alive, seconds=60, what="the operator's liveness endpoint")
     try:
-        yield Operator(
-            namespace=home,
-            user=f"system:serviceaccount:{home}:hive-operator",
-            metrics_url=f"http://127.0.0.1:{metrics}/metrics",
-            log=log,
-            audit_log=cluster.plane.layout.audit_log,
-            process=process,
-        )
+        wait_for(alive, seconds=60, what="the operator's liveness endpoint")
+    except BaseException:
+        stop_operator(process)
+        raise
+    return Operator(
+        namespace=home,
+        user=f"system:serviceaccount:{home}:hive-operator",
+        metrics_url=f"http://127.0.0.1:{metrics}/metrics",
+        log=log,
+        audit_log=cluster.plane.layout.audit_log,
+        process=process,
+    )
+
+
+def stop_operator(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: Any, module_kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    assert cluster.plane is not None, "the audit log is read from the bed's own API server"
+    running = start_operator(
+        cluster, module_kubectl, tmp_path_factory.mktemp("operator"), scope=["--all-namespaces"], values=[]
+    )
+    try:
+        yield running
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_operator(running.process)
 
 
 @pytest.fixture(scope="module")
@@ -356,6 +367,7 @@ def test_a_quiet_reconcile_writes_nothing(ready: dict[str, Any], operator: Opera
         f"writes during {ticks:.0f} quiet reconciles: {[(w['verb'], w['objectRef']) for w in new]}"
     )
     assert operator.metric("hive_operator_cluster_ready", namespace=ns, cluster=CLUSTER) == 1
+    assert "Forbidden" not in operator.log.read_text(), "the ClusterRole grants everything the operator does"
     assert (
         operator.metric("hive_operator_certificate_expiry_timestamp_seconds", cluster=CLUSTER) > time.time()
     )
@@ -537,3 +549,46 @@ def test_deletion_keeps_claims_and_backups(ready: dict[str, Any], module_kubectl
         c["metadata"]["name"] for c in claims
     }, "retentionPolicy Retain (the default): the claims stay"
     assert any(e["reason"] == "Deleting" for e in kubectl.events(ns))
+
+
+def test_single_namespace_mode_needs_only_a_role(
+    cluster: Any, operator: Operator, module_kubectl: Kubectl, api: RawClient, tmp_path: Path
+) -> None:
+    """Last in this module: the cluster-wide operator is stopped first, so one operator, watching
+    one namespace with the chart's Role there (and list/watch of CRDs), runs a cluster alone."""
+    kubectl = module_kubectl
+    stop_operator(operator.process)
+    watched = f"t-{uuid.uuid4().hex[:10]}"
+    kubectl("create", "namespace", watched)
+    wait_for(
+        lambda: api.get(f"/api/v1/namespaces/{watched}/serviceaccounts/default").status == 200,
+        seconds=30,
+        what="the default service account",
+    )
+    scoped = start_operator(
+        cluster,
+        kubectl,
+        tmp_path,
+        scope=[f"--namespace={watched}"],
+        values=["operator.watch.allNamespaces=false", f"operator.watch.namespaces={{{watched}}}"],
+    )
+    try:
+        roles = kubectl.json("get", "rolebindings", "-n", watched)["items"]
+        assert [r["roleRef"]["kind"] for r in roles if r["metadata"]["name"] == "hive-operator"] == ["Role"]
+        manifest = _manifest(watched, replicas=1, secrets=[])
+        kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+        waited = kubectl(
+            "wait",
+            "--for=condition=Ready",
+            f"hivecluster/{CLUSTER}",
+            "-n",
+            watched,
+            "--timeout=120s",
+            timeout=130,
+            check=False,
+        )
+        assert waited.returncode == 0, f"not Ready; operator log:\n{scoped.log.read_text()[-4000:]}"
+        assert "Forbidden" not in scoped.log.read_text(), "the Role grants everything the operator does"
+        kubectl("delete", "hivecluster", CLUSTER, "-n", watched, "--timeout=60s", timeout=70)
+    finally:
+        stop_operator(scoped.process)
