@@ -146,3 +146,14 @@ def test_test_aids_live_outside_the_runtime() -> None:
     for module in ("hive_runtime.sim", "hive_runtime.linearizability", "hive_runtime.trading.reference"):
         assert _module_file(module) is None, f"{module} is a test aid inside the runtime"
     assert not any(module.startswith("hive_sim") for module in modules)
+
+
+def test_the_raft_core_carries_no_planted_bugs() -> None:
+    """Planted bugs are subclasses in ``hive_sim.planted``; the core has no switch for them."""
+    from hive_runtime.raft import RaftConfig
+
+    assert "planted_bugs" not in RaftConfig.__dataclass_fields__
+    for module in _modules_under("hive_runtime.raft"):
+        file = _module_file(module)
+        assert file is not None
+        assert "PlantedBug" not in file.read_text(), module

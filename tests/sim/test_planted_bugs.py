@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hive_sim.planted import PlantedBug
 from hive_sim.raft_sim import SimConfig, run_seed
-
-from hive_runtime.raft import PlantedBug
 
 AGGRESSIVE: dict[str, Any] = {"fault_point_crash": 0.6}
 # (bug, cluster size, seeds searched, pinned knobs); the section each bug breaks is on PlantedBug.

@@ -69,9 +69,8 @@ def _replay_command(seed: int, args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hive_sim.planted import PlantedBug
     from hive_sim.raft_sim import SimConfig, run_seed
-
-    from hive_runtime.raft import PlantedBug
 
     try:
         bugs = frozenset(PlantedBug(name) for name in args.plant_bug)

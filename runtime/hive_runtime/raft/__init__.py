@@ -4,7 +4,7 @@ The node never touches sockets, clocks, threads or global randomness: a driver f
 messages and ticks and carries out each :class:`Ready`. See docs/raft.md for the contract.
 """
 
-from hive_runtime.raft.config import PlantedBug, RaftConfig, RandomSource
+from hive_runtime.raft.config import RaftConfig, RandomSource
 from hive_runtime.raft.errors import (
     CompactedError,
     ProposalDropped,
@@ -45,7 +45,6 @@ __all__ = [
     "MemoryStorage",
     "Message",
     "MessageType",
-    "PlantedBug",
     "ProposalDropped",
     "RaftConfig",
     "RaftError",

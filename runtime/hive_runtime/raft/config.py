@@ -1,9 +1,8 @@
-"""Configuration of one Raft node, the injected randomness protocol and the test-only planted bugs."""
+"""Configuration of one Raft node and the injected randomness protocol."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -13,18 +12,6 @@ class RandomSource(Protocol):
     def randint(self, a: int, b: int) -> int:
         """Return an int N with a <= N <= b."""
         ...
-
-
-class PlantedBug(Enum):
-    """TEST-ONLY deliberate protocol bugs proving the simulator catches them.
-
-    Never set these in production configuration; :class:`RaftConfig` leaves them empty.
-    """
-
-    COMMIT_OLD_TERM_BY_COUNTING = "commit-old-term-by-counting"  # breaks §5.4.2
-    SKIP_PERSIST_VOTE = "skip-persist-vote"  # breaks §5.2 / Figure 2 "persistent state"
-    GRANT_TWO_VOTES = "grant-two-votes"  # breaks §5.2 election safety
-    APPLY_BEFORE_COMMIT = "apply-before-commit"  # breaks §5.3 / state machine safety
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +29,6 @@ class RaftConfig:
     # followers learn it with the next append or heartbeat: fewer messages on the commit path,
     # at the cost of followers applying up to a heartbeat later.
     broadcast_commit: bool = True
-    # TEST-ONLY: bugs to plant; see PlantedBug.
-    planted_bugs: frozenset[PlantedBug] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         if self.node_id <= 0:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hive_runtime.raft.config import PlantedBug
 from hive_runtime.raft.errors import CompactedError
 from hive_runtime.raft.messages import Message, MessageType, SnapshotChunk
 from hive_runtime.raft.progress import Progress, ProgressState
@@ -78,7 +77,7 @@ def maybe_commit(node: RaftNode) -> bool:
     index = committed_index(node.conf.voters, lambda voter: progress[voter].match if voter in progress else 0)
     if index <= node.log.committed:
         return False
-    if node.log.term(index) != node.term and PlantedBug.COMMIT_OLD_TERM_BY_COUNTING not in node.bugs:
+    if not node.commits_by_counting(index):
         return False  # never commit an earlier term's entry by counting replicas (Figure 8)
     node.log.commit_to(index)
     _after_commit(node)

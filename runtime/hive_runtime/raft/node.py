@@ -9,7 +9,7 @@ to the driver in a :class:`~hive_runtime.raft.ready.Ready`.
 from __future__ import annotations
 
 from hive_runtime.raft import follower, leader
-from hive_runtime.raft.config import PlantedBug, RaftConfig, RandomSource
+from hive_runtime.raft.config import RaftConfig, RandomSource
 from hive_runtime.raft.errors import ProposalDropped, SafetyViolation
 from hive_runtime.raft.log import RaftLog
 from hive_runtime.raft.messages import Message, MessageType
@@ -47,7 +47,6 @@ class RaftNode:
         self.config = config
         self.id = config.node_id
         self.rng = rng
-        self.bugs = config.planted_bugs
         self.log = RaftLog(storage)
         hard_state, base_conf = storage.initial_state()
         snapshot_index = storage.snapshot().meta.index
@@ -201,12 +200,7 @@ class RaftNode:
         hard_state = self.hard_state()
         persisted: HardState | None = None
         if hard_state != self._persisted_hard_state:
-            persisted = hard_state
-            if PlantedBug.SKIP_PERSIST_VOTE in self.bugs:
-                old = self._persisted_hard_state
-                persisted = HardState(
-                    hard_state.term, old.vote if old.term == hard_state.term else None, hard_state.commit
-                )
+            persisted = self._hard_state_to_persist(hard_state)
         early = tuple(message for message in self.messages if message.type in EARLY_MESSAGE_TYPES)
         late = tuple(message for message in self.messages if message.type not in EARLY_MESSAGE_TYPES)
         ready = Ready(
@@ -272,10 +266,27 @@ class RaftNode:
     def promotable(self) -> bool:
         return self.id in self.conf.voters
 
+    # Rules a test subclass may break on purpose (the simulator's planted bugs, hive_sim.planted);
+    # each is one small method so the rule is stated once and nothing here knows about bugs.
     def _committed_upto(self) -> int:
-        if self.bugs and PlantedBug.APPLY_BEFORE_COMMIT in self.bugs:
-            return self.log.last_index()  # planted bug: hands out entries nobody committed
+        """§5.3: only committed entries go to the state machine."""
         return self.log.committed
+
+    def _hard_state_to_persist(self, hard_state: HardState) -> HardState:
+        """Figure 2: term and vote are persisted before anything that depends on them is sent."""
+        return hard_state
+
+    def commits_by_counting(self, index: int) -> bool:
+        """§5.4.2: a leader commits by counting replicas only an entry of its own term (Figure 8)."""
+        return self.log.term(index) == self.term
+
+    def _may_vote_for(self, message: Message, *, pre: bool) -> bool:
+        """§5.2: one vote per term (a pre-vote promises nothing)."""
+        return (
+            self.vote == message.sender
+            or (self.vote is None and self.leader_id is None)
+            or (pre and message.term > self.term)
+        )
 
     def _check_can_propose(self) -> None:
         if self.role is not Role.LEADER:
@@ -424,13 +435,7 @@ class RaftNode:
     def _handle_vote_request(self, message: Message) -> None:
         """§5.2 / §5.4.1: one vote per term, only for candidates whose log is up to date."""
         pre = message.type is MessageType.PRE_VOTE
-        can_vote = (
-            self.vote == message.sender
-            or (self.vote is None and self.leader_id is None)
-            or (pre and message.term > self.term)
-        )
-        if PlantedBug.GRANT_TWO_VOTES in self.bugs and not pre:
-            can_vote = True  # planted bug: ignores the vote already cast this term
+        can_vote = self._may_vote_for(message, pre=pre)
         response = MessageType.PRE_VOTE_RESP if pre else MessageType.VOTE_RESP
         if can_vote and self.log.is_up_to_date(message.index, message.log_term):
             self.send(Message(response, self.id, message.sender, message.term))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hive_runtime.raft import PlantedBug
+from hive_sim.planted import PlantedBug
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class SimNode:
     leader_term: int = -1  # last term this node was seen leading (for the safety monitor)
     recorded_commit: int = 0  # commit index already reported to the safety monitor
     voted: int | None = None  # vote in the last persisted hard state (for fault points)
+    node_class: type[RaftNode] = RaftNode  # a planted-bug subclass in teeth tests (hive_sim.planted)
 
     @property
     def alive(self) -> bool:
@@ -59,7 +60,7 @@ class SimNode:
 
     def start(self) -> None:
         self.incarnation += 1
-        self.raft = RaftNode(self.config, self.disk, rng=random.Random(self.rng.getrandbits(64)))
+        self.raft = self.node_class(self.config, self.disk, rng=random.Random(self.rng.getrandbits(64)))
         snapshot = self.disk.snapshot()
         self.machine.restore(snapshot.data)
         self.conf = snapshot.meta.conf_state

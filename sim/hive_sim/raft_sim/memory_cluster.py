@@ -16,12 +16,12 @@ from hive_runtime.raft import (
     Entry,
     MemoryStorage,
     Message,
-    PlantedBug,
     RaftConfig,
     RaftNode,
     ReadState,
     Role,
 )
+from hive_sim.planted import PlantedBug, node_class
 
 
 class MemoryCluster:
@@ -47,8 +47,8 @@ class MemoryCluster:
             "check_quorum": check_quorum,
             "max_entries_per_message": max_entries_per_message,
             "snapshot_chunk_bytes": snapshot_chunk_bytes,
-            "planted_bugs": planted_bugs,
         }
+        self.node_class = node_class(planted_bugs)
         self.nodes: dict[int, RaftNode] = {}
         self.storage: dict[int, MemoryStorage] = {}
         self.applied: dict[int, list[Entry]] = {}
@@ -62,7 +62,7 @@ class MemoryCluster:
 
     def add(self, node_id: int, storage: MemoryStorage) -> RaftNode:
         config = RaftConfig(node_id=node_id, **self.settings)  # type: ignore[arg-type]
-        node = RaftNode(config, storage, rng=random.Random(self.rng.getrandbits(32)))
+        node = self.node_class(config, storage, rng=random.Random(self.rng.getrandbits(32)))
         self.nodes[node_id] = node
         self.storage[node_id] = storage
         self.applied.setdefault(node_id, [])

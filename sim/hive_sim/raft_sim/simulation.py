@@ -24,6 +24,7 @@ from hive_runtime.raft import (
     Role,
 )
 from hive_sim.linearizability import CheckOutcome, OpKind, check_history
+from hive_sim.planted import node_class
 from hive_sim.raft_sim.config import SimConfig
 from hive_sim.raft_sim.driver import LOST, READ, PendingProposal, SimNode
 from hive_sim.raft_sim.invariants import SafetyMonitor, SafetyViolationFound
@@ -115,9 +116,9 @@ class Simulation:
             check_quorum=self.check_quorum,
             snapshot_chunk_bytes=self.rng.choice([16, 64, 4096]),
             broadcast_commit=self.broadcast_commit,
-            planted_bugs=cfg.planted_bugs,
         )
         node = SimNode(node_id, raft_config, disk, random.Random(self.rng.getrandbits(64)))
+        node.node_class = node_class(cfg.planted_bugs)
         node.compact_every = self.rng.choice([8, 32, 256])
         # Clock drift: each node's tick runs a little fast or slow.
         node.tick_us = cfg.tick_us * self.rng.randint(70, 130) // 100
