@@ -157,3 +157,15 @@ def test_the_raft_core_carries_no_planted_bugs() -> None:
         file = _module_file(module)
         assert file is not None
         assert "PlantedBug" not in file.read_text(), module
+
+
+def test_only_the_kube_layer_calls_the_kubernetes_api_and_only_handlers_import_kopf() -> None:
+    """``hive_operator.kube`` is the one place that opens connections to the API server (through
+    the ``kubernetes`` package's credential loaders); kopf is glue in ``hive_operator.handlers``."""
+    for module in _modules_under("hive_operator"):
+        imported = {name.split(".")[0] for name in _direct_imports(module)}
+        if not module.startswith("hive_operator.kube"):
+            assert "kubernetes" not in imported, f"{module} imports the Kubernetes client"
+        if module != "hive_operator.handlers":
+            assert "kopf" not in imported, f"{module} imports kopf"
+    assert "kubernetes" in {name.split(".")[0] for name in _direct_imports("hive_operator.kube.client")}
