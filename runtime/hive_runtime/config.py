@@ -231,6 +231,10 @@ class RuntimeConfig(_Strict):
     audit_checkpoint_every: int = Field(default=1_000, ge=1, le=1_000_000)
     audit_checkpoint_interval_ms: int = Field(default=1_000, ge=1, le=3_600_000)
     version: str | None = None
+    # Test and benchmark aid, never rendered by the operator: the register space
+    # (hive_runtime.node.registers). Off, register requests are refused and the state machine
+    # holds trading state only. ``hive local up``, tests and benchmarks turn it on.
+    register_space: bool = False
 
     @field_validator("initial_members")
     @classmethod

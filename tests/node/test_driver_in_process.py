@@ -45,7 +45,7 @@ class InProcessCluster:
         driver = RaftDriver(
             raft_config=raft.RaftConfig(node_id=node_id, election_ticks=10, heartbeat_ticks=1),
             storage=storage,
-            state=NodeStateMachine(),
+            state=NodeStateMachine(register_space=True),
             rng=random.Random(node_id),
             send=self._deliver,
             snapshot_every=self.snapshot_every,
@@ -206,7 +206,7 @@ async def test_batches_are_split_at_the_configured_size(cluster: InProcessCluste
 
 
 def test_a_batch_that_does_not_decode_applies_nothing() -> None:
-    state = NodeStateMachine()
+    state = NodeStateMachine(register_space=True)
     assert state.apply_batch(7, batch_entry([register_put("k", 1)])) == [
         encode_register_result(ok=True, value=1)
     ]
@@ -231,7 +231,7 @@ async def test_snapshot_files_are_written_off_the_loop_and_a_due_digest_point_is
 
     monkeypatch.setattr(SnapshotStore, "save", recording_save)
     loop = asyncio.get_running_loop()
-    state = NodeStateMachine()
+    state = NodeStateMachine(register_space=True)
     snapshot_captures: list[int] = []
     digest_points: list[int] = []
 

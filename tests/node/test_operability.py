@@ -24,7 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hive_cli.local.cluster import LocalCluster
-from hive_runtime.client import Client
+from hive_runtime.client import Client, ClientError
 from hive_runtime.platform import parse_cpu_list
 from hive_runtime.trading.commands import AddAccount, AddInstrument, NewOrderSingle
 from hive_runtime.trading.types import RejectReason
@@ -163,3 +163,26 @@ async def test_surveillance_halts_a_symbol_after_an_extreme_move_and_the_metrics
         return (await _metrics(cluster, survivor))["hive_raft_leader_changes_total"] > changes
 
     await _eventually(change_counted, within=10, what="the leader change is not counted")
+
+
+async def test_a_production_node_has_no_register_space_for_any_certificate(
+    make_cluster: Callable[..., LocalCluster],
+) -> None:
+    """Without ``register_space`` (the operator never renders it) the register operations are
+    refused for traders and the operator alike, and the state holds trading state only."""
+    cluster = make_cluster("prod", register_space=False)
+    cluster.start_all()
+    leader = await cluster.wait_ready(within=60)
+    _, before = await cluster.admin(leader, "GET", "/status")
+    for operator in (False, True):
+        async with cluster.client(operator=operator, deadline=10) as client:
+            for attempt in (client.put("k", 1), client.cas("k", expected=None, value=2), client.get("k")):
+                with pytest.raises(ClientError, match="register space is disabled"):
+                    await attempt
+    async with cluster.client(operator=True, deadline=10) as client:
+        await _setup_market(client)
+    async with cluster.client(deadline=10) as client:  # trading goes on
+        placed = await client.submit(NewOrderSingle(0, "a", "o1", "X", BUY, LIMIT, 1, 100))
+        assert placed.outcome is not None and placed.outcome.reject_reason == 0
+    _, after = await cluster.admin(leader, "GET", "/status")
+    assert after["appliedIndex"] > before["appliedIndex"]

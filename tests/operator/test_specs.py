@@ -261,6 +261,9 @@ def test_each_pod_config_is_a_valid_runtime_config(cluster: HiveCluster) -> None
             assert path.name in peer_tls
         assert config.audit_key_file is not None and config.audit_key_file.name in audit
         assert str(config.data_dir).startswith("/var/lib/hive/")
+        # the register space is a test and benchmark aid: never rendered, so always off
+        assert "register_space" not in yaml.safe_load(data[f"alpha-{ordinal}.yaml"])
+        assert config.register_space is False
         if cluster.spec.backup is not None:
             assert config.backup_key_file is not None
             assert str(config.backup_key_file.parent) in mounts

@@ -69,6 +69,9 @@ class LocalCluster:
     snapshot_every: int = 50_000
     digest_interval: int = 1_000
     digest_max_captures: int = 3
+    # The register space (put/cas/get) is a test and benchmark aid that the operator never
+    # renders; local clusters (``hive local up``, tests, benchmarks) have it on.
+    register_space: bool = True
     extra_config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -146,6 +149,7 @@ class LocalCluster:
                 "window": 256,
                 "max_captures": self.digest_max_captures,
             },
+            "register_space": self.register_space,
             **self.extra_config,
         }
         (node_dir / "secrets").mkdir(parents=True, exist_ok=True)

@@ -121,6 +121,7 @@ class RuntimeNode:
         self.state = NodeStateMachine(
             checkpoint_every=config.audit_checkpoint_every,
             checkpoint_interval_ms=config.audit_checkpoint_interval_ms,
+            register_space=config.register_space,
         )
         self.captures = StateCaptures(
             self.state.snapshot, settings=config.digests, metrics=self.metrics, name=config.member_name
@@ -185,7 +186,10 @@ class RuntimeNode:
             coalescer=self.output,
         )
         self.client_service = ClientService(
-            driver=self.driver, leader_address=config.client_address, metrics=self.metrics
+            driver=self.driver,
+            leader_address=config.client_address,
+            metrics=self.metrics,
+            register_space=config.register_space,
         )
         self.audit_sealer = AuditSealer(
             driver=self.driver,

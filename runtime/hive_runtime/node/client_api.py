@@ -8,6 +8,8 @@ they are proposed, so every replica applies the same timestamp.
 
 Retries are safe for orders: a request marked ``retry`` whose client order id is already known
 is answered with what that id was first used for instead of being entered twice. Register
+operations (``put``, ``cas``, ``get``) exist only on a node with ``register_space`` on (tests and
+benchmarks); elsewhere they are refused with ``forbidden`` for every certificate. Register
 writes are not retried by the node; their callers decide (a history checker records them as
 indeterminate).
 """
@@ -67,8 +69,10 @@ class ClientService:
         metrics: NodeMetrics,
         clock_us: Callable[[], int] = wall_clock_us,
         monotonic: Callable[[], float] = time.perf_counter,
+        register_space: bool = False,
     ) -> None:
         self.driver = driver
+        self.register_space = register_space
         self._leader_address = leader_address
         self.metrics = metrics
         self._clock_us = clock_us
@@ -128,7 +132,13 @@ class ClientService:
             counter = self._counters[(kind, outcome)] = self.metrics.client_requests.labels(kind, outcome)
         return counter
 
+    def _check_register_space(self) -> None:
+        if not self.register_space:
+            raise Forbidden("the register space is disabled on this node (a test and benchmark aid)")
+
     def _write_entry(self, kind: str, payload: dict[str, Any], role: Role) -> bytes:
+        if kind in ("put", "cas"):
+            self._check_register_space()
         if kind == "put":
             return register_put(_key(payload), payload.get("value"))
         if kind == "cas":
@@ -183,6 +193,7 @@ class ClientService:
         if kind == "ping":
             return {"leader": self.driver.leader_id, "applied": self.driver.applied_index}
         if kind == "get":
+            self._check_register_space()
             key = _key(payload)
             await self.driver.read_barrier()
             return self.driver.state.read_register(key)

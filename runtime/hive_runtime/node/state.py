@@ -1,11 +1,11 @@
-"""What the replicas apply: the trading engine, plus a small register space for probes.
+"""What the replicas apply: the trading engine (and, in tests and benchmarks only, a register space).
 
 Every committed entry is an envelope: one tag byte, then the payload. ``TRADING`` payloads are
 trading commands (:mod:`hive_runtime.trading.codec`). ``REGISTER`` payloads are put and
-compare-and-set operations on a handful of keys: they let benchmarks measure consensus apart
-from the engine, and let real-process tests record register histories that the linearizability
-checker verifies, exactly as the simulator does. Both live in the snapshot and the digest, so
-replicas that disagree on either are caught.
+compare-and-set operations for the register space (:mod:`hive_runtime.node.registers`), a
+separate machine that exists only when the node's ``register_space`` setting is on; without it a
+register entry is answered with a refusal and changes nothing, so a production node holds trading
+state only. What exists lives in the snapshot and the digest, so replicas that disagree are caught.
 
 ``BATCH`` payloads are a msgpack array of ``TRADING``, ``REGISTER``, ``AUDIT_TICK`` or
 ``VERSIONS`` envelopes (never nested batches): the leader packs the proposals of one event-loop
@@ -29,6 +29,7 @@ from typing import Any
 
 import msgpack
 
+from hive_runtime.node.registers import RegisterSpace
 from hive_runtime.node.versions import VERSIONS_TAG, ClusterVersionState
 from hive_runtime.trading import TradingStateMachine
 
@@ -45,7 +46,6 @@ _VERSIONS_TAG = bytes([VERSIONS])
 _BATCHABLE = (_TRADING_TAG, _REGISTER_TAG, _AUDIT_TICK_TAG, _VERSIONS_TAG)
 SNAPSHOT_FORMAT = "hive-node-state"
 SNAPSHOT_VERSION = 1
-MAX_REGISTER_KEYS = 1024
 
 
 class EnvelopeError(ValueError):
@@ -55,6 +55,16 @@ class EnvelopeError(ValueError):
 def _pack(value: Any) -> bytes:
     packed: bytes = msgpack.packb(value)
     return packed
+
+
+def encode_register_result(*, ok: bool, value: Any) -> bytes:
+    """The ``[ok, value]`` outcome of register, audit-tick and version entries."""
+    return _pack([ok, value])
+
+
+def decode_register_result(data: bytes) -> tuple[bool, Any]:
+    ok, value = msgpack.unpackb(data, raw=False)
+    return bool(ok), value
 
 
 def audit_tick_entry(ts_us: int) -> bytes:
@@ -83,23 +93,21 @@ def register_cas(key: str, *, expected: Any, value: Any) -> bytes:
     return bytes([REGISTER]) + _pack(["cas", key, value, expected])
 
 
-def encode_register_result(*, ok: bool, value: Any) -> bytes:
-    return _pack([ok, value])
-
-
-def decode_register_result(data: bytes) -> tuple[bool, Any]:
-    ok, value = msgpack.unpackb(data, raw=False)
-    return bool(ok), value
-
-
 class NodeStateMachine:
     """Deterministic: same entries in the same order give the same snapshot and digest."""
 
-    def __init__(self, *, checkpoint_every: int = 1000, checkpoint_interval_ms: int = 1000) -> None:
+    def __init__(
+        self,
+        *,
+        checkpoint_every: int = 1000,
+        checkpoint_interval_ms: int = 1000,
+        register_space: bool = False,
+    ) -> None:
+        """``register_space``: tests and benchmarks only (see :mod:`hive_runtime.node.registers`)."""
         self.trading = TradingStateMachine(
             checkpoint_every=checkpoint_every, checkpoint_interval_ms=checkpoint_interval_ms
         )
-        self.registers: dict[str, Any] = {}
+        self.registers: RegisterSpace | None = RegisterSpace() if register_space else None
         self.versions = ClusterVersionState()
         self.applied_index = 0
 
@@ -110,7 +118,9 @@ class NodeStateMachine:
         if tag == _TRADING_TAG:
             return self.trading.apply(index, data[1:])
         if tag == _REGISTER_TAG:
-            return self._apply_register(data[1:])
+            if self.registers is None:
+                return encode_register_result(ok=False, value="register space disabled")
+            return self.registers.apply(data[1:])
         if tag == _AUDIT_TICK_TAG:
             return self._apply_audit_tick(data[1:])
         if tag == _VERSIONS_TAG:
@@ -142,22 +152,9 @@ class NodeStateMachine:
         checkpoint = self.trading.audit_tick(ts_us)
         return encode_register_result(ok=True, value=None if checkpoint is None else checkpoint.tree_size)
 
-    def _apply_register(self, payload: bytes) -> bytes:
-        try:
-            op, key, value, expected = msgpack.unpackb(payload, raw=False)
-            if not isinstance(key, str) or op not in ("put", "cas"):
-                raise EnvelopeError("bad register operation")
-        except Exception:
-            return encode_register_result(ok=False, value="invalid register operation")
-        if key not in self.registers and len(self.registers) >= MAX_REGISTER_KEYS:
-            return encode_register_result(ok=False, value="register space full")
-        if op == "cas" and self.registers.get(key) != expected:
-            return encode_register_result(ok=False, value=self.registers.get(key))
-        self.registers[key] = value
-        return encode_register_result(ok=True, value=value)
-
     def read_register(self, key: str) -> Any:
-        return self.registers.get(key)
+        """A register's value; None also when the register space is disabled."""
+        return self.registers.read(key) if self.registers is not None else None
 
     def note_applied(self, index: int) -> None:
         """Membership and no-op entries advance the applied index without changing state."""
@@ -169,7 +166,7 @@ class NodeStateMachine:
             SNAPSHOT_VERSION,
             self.applied_index,
             self.trading.snapshot(),
-            sorted(self.registers.items()),
+            self.registers.snapshot_value() if self.registers is not None else [],
             self.versions.snapshot_value(),
         ]
         return _pack(document)
@@ -183,7 +180,10 @@ class NodeStateMachine:
         if fmt != SNAPSHOT_FORMAT or version != SNAPSHOT_VERSION:
             raise ValueError(f"unsupported node snapshot {fmt!r} version {version!r}")
         self.trading.restore(trading)
-        self.registers = dict((key, value) for key, value in registers)
+        if self.registers is not None:
+            self.registers.restore(registers)
+        elif registers:
+            raise ValueError("the snapshot holds registers but this node's register space is disabled")
         self.versions.restore(versions)
         self.applied_index = applied
 

@@ -78,7 +78,7 @@ class LedgerStateMachine(NodeStateMachine):
     """The production state machine, reporting every command it applies to the ledger."""
 
     def __init__(self, node_id: int, ledger: AppliedLedger) -> None:
-        super().__init__()
+        super().__init__(register_space=True)  # the clients' histories are register operations
         self._node_id = node_id
         self._ledger = ledger
         self._in_batch = False
