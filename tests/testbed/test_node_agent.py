@@ -106,6 +106,9 @@ def test_env_sources_and_variable_expansion(kubectl: Kubectl, namespace: str) ->
     assert env["CFG_mode"] == "live" and env["CFG_depth"] == "5"
     assert env["COMPOSED"] == f"hello from {status['spec']['nodeName']}"
     assert seen["argv"] == ["hello-env", "$(GREETING)", "$(UNDEFINED)"]
+    service = kubectl.json("get", "service", "kubernetes", "-n", "default")["spec"]
+    assert env["KUBERNETES_SERVICE_HOST"] == service["clusterIP"]
+    assert env["KUBERNETES_SERVICE_PORT"] == str(service["ports"][0]["port"])
     terminated = status["status"]["containerStatuses"][0]["state"]["terminated"]
     assert terminated["exitCode"] == 0 and terminated["reason"] == "Completed"
 
@@ -316,6 +319,46 @@ call('/started')
 while True:
     time.sleep(0.1)
 """
+
+
+IN_CLUSTER = """
+import json, os, ssl, urllib.request
+base = '/var/run/secrets/kubernetes.io/serviceaccount'
+token = open(base + '/token').read()
+namespace = open(base + '/namespace').read()
+context = ssl.create_default_context(cafile=base + '/ca.crt')
+url = 'https://{}:{}/api/v1/namespaces/{}/pods'.format(
+    os.environ['KUBERNETES_SERVICE_HOST'], os.environ['KUBERNETES_SERVICE_PORT'], namespace)
+request = urllib.request.Request(url, headers={'Authorization': 'Bearer ' + token})
+try:
+    urllib.request.urlopen(request, context=context, timeout=10)
+    print('allowed', flush=True)
+except urllib.error.HTTPError as error:
+    print('status', error.code, json.loads(error.read())['reason'], flush=True)
+"""
+
+
+def test_an_in_cluster_client_reaches_the_api_as_its_service_account(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    """The service-account token, the cluster CA and KUBERNETES_SERVICE_* reach the API server
+    through the kubernetes Service; RBAC answers for the account (403 until a Role grants it)."""
+    kubectl.apply(namespace, [pod("denied", [python("main", IN_CLUSTER)], restartPolicy="Never")])
+    wait_for(lambda: phase(kubectl, namespace, "denied") == "Succeeded", seconds=60, what="denied done")
+    assert logs(kubectl, namespace, "denied").strip() == "status 403 Forbidden"
+    kubectl("create", "role", "pod-reader", "-n", namespace, "--verb=list", "--resource=pods")
+    kubectl(
+        "create",
+        "rolebinding",
+        "pod-reader",
+        "-n",
+        namespace,
+        "--role=pod-reader",
+        f"--serviceaccount={namespace}:default",
+    )
+    kubectl.apply(namespace, [pod("allowed", [python("main", IN_CLUSTER)], restartPolicy="Never")])
+    wait_for(lambda: phase(kubectl, namespace, "allowed") == "Succeeded", seconds=60, what="allowed done")
+    assert logs(kubectl, namespace, "allowed").strip() == "allowed"
 
 
 def test_cluster_names_services_and_graceful_termination(kubectl: Kubectl, namespace: str) -> None:

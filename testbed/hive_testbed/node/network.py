@@ -143,6 +143,27 @@ class ClusterNetwork:
             for server in self._servers.values():
                 server.close()
 
+    def master_service_env(self) -> dict[str, str]:
+        """The ``KUBERNETES_SERVICE_*`` variables every kubelet gives every container (in-cluster
+        clients find the API server through them; the bed's proxy forwards that address)."""
+        service = self.services.objects.get(("default", "kubernetes"))
+        spec = (service or {}).get("spec") or {}
+        ip = spec.get("clusterIP")
+        ports = spec.get("ports") or []
+        if not ip or not ports:
+            return {}
+        port = int(ports[0].get("port", 443))
+        return {
+            "KUBERNETES_SERVICE_HOST": ip,
+            "KUBERNETES_SERVICE_PORT": str(port),
+            "KUBERNETES_SERVICE_PORT_HTTPS": str(port),
+            "KUBERNETES_PORT": f"tcp://{ip}:{port}",
+            f"KUBERNETES_PORT_{port}_TCP": f"tcp://{ip}:{port}",
+            f"KUBERNETES_PORT_{port}_TCP_PROTO": "tcp",
+            f"KUBERNETES_PORT_{port}_TCP_PORT": str(port),
+            f"KUBERNETES_PORT_{port}_TCP_ADDR": ip,
+        }
+
     def endpoints(self, namespace: str, name: str, port: int) -> list[tuple[str, int]]:
         service = self.services.objects.get((namespace, name))
         if service is None:

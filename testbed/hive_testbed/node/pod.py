@@ -292,6 +292,7 @@ class PodRuntime:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": "/root",
             "HOSTNAME": (self.pod.get("spec") or {}).get("hostname") or self.name,
+            **self.kubelet.network.master_service_env(),
             **self.kubelet.image_env(container.get("image", "")),
         }
         env = container_env(
