@@ -31,18 +31,69 @@ def helm(cluster: Any, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def test_helm_install_upgrade_uninstall(cluster: Any, kubectl: Kubectl, namespace: str) -> None:
+def test_helm_install_runs_the_operator_in_the_cluster_upgrade_and_uninstall(
+    cluster: Any, kubectl: Kubectl, namespace: str
+) -> None:
+    """helm installs the operator as a pod (in-cluster credentials of the chart's ServiceAccount,
+    a Role for this namespace only); it reconciles a HiveCluster to Ready; helm upgrades and
+    uninstalls the release through the same API."""
     chart = str(REPO / "charts/hive")
-    # The operator Deployment is installed with no replicas: the bed gives pods no in-cluster API
-    # credentials (tests/testbed/test_operator.py runs the operator as a process instead).
-    none = ("--set", "operator.replicas=0")
-    helm(cluster, "install", "hive", chart, "-n", namespace, *none, "--wait", "--timeout", "60s")
+    scope = (
+        "--set",
+        "operator.watch.allNamespaces=false",
+        "--set",
+        f"operator.watch.namespaces={{{namespace}}}",
+    )
+    helm(cluster, "install", "hive", chart, "-n", namespace, *scope, "--wait", "--timeout", "90s")
     releases = json.loads(helm(cluster, "list", "-n", namespace, "-o", "json").stdout)
     assert [(r["name"], r["status"], r["revision"]) for r in releases] == [("hive", "deployed", "1")]
     for crd in ("hiveclusters.hive.dev", "hivebackups.hive.dev"):
         assert kubectl.json("get", "crd", crd)["status"]["acceptedNames"]["kind"].startswith("Hive")
+    operator = kubectl.pods(namespace, "app.kubernetes.io/name=hive-operator")
+    assert len(operator) == 1 and operator[0]["spec"]["serviceAccountName"] == "hive-operator"
 
-    helm(cluster, "upgrade", "hive", chart, "-n", namespace, *none, "--wait", "--timeout", "60s")
+    manifest = {
+        "apiVersion": "hive.dev/v1alpha1",
+        "kind": "HiveCluster",
+        "metadata": {"name": "solo", "namespace": namespace},
+        "spec": {
+            "version": "0.1.0",
+            "replicas": 1,
+            "resources": {"cpu": 1, "memory": "512Mi"},
+            "storage": {"size": "1Gi"},
+        },
+    }
+    kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    waited = kubectl(
+        "wait",
+        "--for=condition=Ready",
+        "hivecluster/solo",
+        "-n",
+        namespace,
+        "--timeout=120s",
+        timeout=130,
+        check=False,
+    )
+    assert waited.returncode == 0, kubectl(
+        "logs", "-n", namespace, "deploy/hive-operator", check=False
+    ).stdout[-3000:]
+    assert kubectl.json("get", "hivecluster", "solo", "-n", namespace)["status"]["leader"] == "solo-0"
+    kubectl("delete", "hivecluster", "solo", "-n", namespace, "--wait=true", timeout=120)
+
+    helm(
+        cluster,
+        "upgrade",
+        "hive",
+        chart,
+        "-n",
+        namespace,
+        *scope,
+        "--set",
+        "operator.interval=5",
+        "--wait",
+        "--timeout",
+        "90s",
+    )
     releases = json.loads(helm(cluster, "list", "-n", namespace, "-o", "json").stdout)
     assert [(r["name"], r["revision"]) for r in releases] == [("hive", "2")]
     history = kubectl.json("get", "secrets", "-n", namespace, "-l", "owner=helm,name=hive")["items"]
