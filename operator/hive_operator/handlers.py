@@ -2,15 +2,18 @@
 
 Thin on purpose: every handler calls :class:`~hive_operator.reconcile.Reconciler`. Create, update
 and resume reconcile at once; a timer reconciles every ``interval`` seconds once the object has
-been quiet for a moment (status refresh, restored drift, certificate rotation when due); delete
-runs behind kopf's finalizer. kopf posts no events of its own (ours carry greppable reasons), and
-its watches have server and client timeouts so a stalled watch is re-opened.
+been quiet for a moment (status refresh, certificate rotation when due); delete runs behind
+kopf's finalizer. Every kind a HiveCluster owns (and its pods) is watched too, filtered by the
+``hive.dev/cluster`` label: an event pokes the owning cluster (:mod:`hive_operator.pokes`), so a
+deleted or edited child is restored within moments rather than at the next tick. kopf posts no
+events of its own (ours carry greppable reasons), and its watches have server and client
+timeouts so a stalled watch is re-opened.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,13 +22,17 @@ import kopf
 
 from hive_operator.api import GROUP, VERSION
 from hive_operator.kube.client import KubeApi
+from hive_operator.kube.resources import resource
 from hive_operator.metrics import OperatorMetrics
+from hive_operator.pokes import Pokes
 from hive_operator.reconcile import Reconciler
-from hive_operator.specs import OperatorContext
+from hive_operator.specs import CREATION_ORDER, OperatorContext
+from hive_operator.specs.meta import CLUSTER_LABEL
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 FINALIZER = "hive.dev/operator"
 PLURAL = "hiveclusters"
+WATCHED_CHILDREN = (*CREATION_ORDER, "Pod")  # a pod's change refreshes status at once
 
 
 @dataclass
@@ -41,6 +48,7 @@ class OperatorOptions:
     watch_server_timeout: int = 60
     watch_client_timeout: int = 90
     member_timeout: float = 3.0
+    poke_delay: float = 0.2  # a child's burst of watch events becomes one reconcile
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -50,6 +58,11 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
 
     def reconciler() -> Reconciler:
         return state["reconciler"]
+
+    async def poked(namespace: str, name: str) -> None:
+        await reconciler().reconcile(namespace, name, trigger="child")
+
+    pokes = Pokes(poked, delay=options.poke_delay)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -81,6 +94,7 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        await pokes.close()
         if "reconciler" in state:
             await state["reconciler"].api.close()
 
@@ -113,6 +127,21 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry)
     async def deleted(namespace: str | None, name: str, **_: Any) -> None:
         await reconciler().delete(namespace or "", name)
+
+    async def child_event(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+        if namespace and "reconciler" in state:
+            pokes.poke(namespace, labels[CLUSTER_LABEL])
+
+    for kind in WATCHED_CHILDREN:
+        group, _, version = resource(kind).api_version.rpartition("/")
+        kopf.on.event(
+            group=group,
+            version=version,
+            plural=resource(kind).plural,
+            labels={CLUSTER_LABEL: kopf.PRESENT},
+            id=f"poke-owner-{kind}",
+            registry=registry,
+        )(child_event)
 
     return registry
 
