@@ -9,11 +9,14 @@ import sys
 from pathlib import Path
 
 from hive_cli.bench.all import QUICK
-from hive_cli.commands.bench import bench_modules
+from hive_cli.commands.bench import bench_modules, bench_parser
 
 
-def test_every_registered_benchmark_has_quick_arguments() -> None:
-    assert set(bench_modules()) - {"all"} == set(QUICK)
+def test_every_registered_benchmark_has_quick_arguments_that_parse() -> None:
+    modules = {name: module for name, module in bench_modules().items() if name != "all"}
+    assert set(modules) <= set(QUICK), f"no --quick arguments for {sorted(set(modules) - set(QUICK))}"
+    for name, module in modules.items():
+        bench_parser(name, module).parse_args(QUICK[name])
 
 
 def test_bench_all_quick_runs_the_chosen_benchmarks_and_writes_their_json(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ QUICK: dict[str, list[str]] = {
     "failover": ["--kills", "1", "--writers", "2"],
     "floor": ["--samples", "200", "--commits", "2000"],
     "linearizability": ["--operations", "1000"],
+    "operator": ["--paused", "5", "--quiet-ticks", "1", "--interval", "2"],
     "raft": ["--entries", "5000"],
     "sim_soak": ["--seeds", "3", "--steps", "100"],
     "trading": ["--orders", "5000", "--adds", "10000", "--reference-orders", "1000"],
@@ -46,14 +47,15 @@ def run(args: argparse.Namespace) -> BenchResult:
     from hive_cli.commands.bench import bench_modules, bench_parser, run_and_write
 
     modules = {name: module for name, module in sorted(bench_modules().items()) if name != "all"}
-    missing = set(modules) - set(QUICK)
-    if missing:  # a new benchmark must say how to run it small
-        raise SystemExit(f"hive bench all: no --quick arguments for {sorted(missing)}")
     chosen = [name for name in modules if args.only is None or name in args.only]
     out_dir = Path("bench/results") / ("quick" if args.quick else "")
     rows = [["benchmark", "result", "seconds"]]
     outcomes: dict[str, Any] = {}
     for name in chosen:
+        if args.quick and name not in QUICK:  # a new benchmark must say how to run it small
+            outcomes[name] = {"result": "failed: no --quick arguments in hive_cli.bench.all", "seconds": 0}
+            rows.append([name, "failed: no --quick arguments", "0"])
+            continue
         argv = [*(QUICK[name] if args.quick else []), "--out", str(out_dir / f"{name}.json")]
         bench_args = bench_parser(name, modules[name]).parse_args(argv)
         print(f"== hive bench {name} {' '.join(argv)}", flush=True)
