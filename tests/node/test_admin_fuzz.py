@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pydantic
 import pytest
 import requests
 import schemathesis
@@ -23,6 +25,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from hive_cli.local.cluster import LocalCluster
 from hive_cli.local.material import TlsFileSet
+from hive_runtime.contract.models import DigestQuery
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "admin-openapi.json"
 EXAMPLES = 40
@@ -65,6 +68,19 @@ def _observed(cluster: LocalCluster, session: requests.Session) -> tuple[Any, ..
     return status["term"], status["appliedIndex"], status["latestDigest"]["digest"], members
 
 
+def _valid_digest_query(url: str) -> bool:
+    """Whether the query string as sent is one the contract accepts (negative generation can
+    produce a value whose text is valid)."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query, keep_blank_values=True)
+    if any(len(values) != 1 for values in query.values()):
+        return False
+    try:
+        parsed = DigestQuery.model_validate({key: values[0] for key, values in query.items()})
+    except pydantic.ValidationError:
+        return False
+    return parsed.index is None or parsed.at_least is None
+
+
 def _schema() -> Any:
     return schemathesis.openapi.from_dict(json.loads(DOCUMENT.read_text()))
 
@@ -82,6 +98,9 @@ def test_invalid_requests_are_refused_and_change_nothing(node: LocalCluster, ope
     def fuzz(case: Any) -> None:
         response = case.call(base_url=base_url, session=session, timeout=10, verify=session.verify)
         answers.append(response.status_code)
+        assert response.status_code < 500, (case.as_curl_command(), response.text)
+        if operation_id == "getDigest" and _valid_digest_query(response.request.url):
+            return  # a "wrong type" that serialises to valid text (atLeast="0" is ?atLeast=0)
         assert 400 <= response.status_code < 500, (case.as_curl_command(), response.text)
         case.validate_response(response)  # status, content type and body as the document says
 
