@@ -14,6 +14,7 @@ The tests of this module share one operator and one HiveCluster and run in file 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import signal
@@ -30,6 +31,7 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
 
 from hive_testbed.kubectl import Kubectl, wait_for
 from hive_testbed.rawclient import RawClient
@@ -100,12 +102,20 @@ def module_kubectl(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Ku
 
 
 def start_operator(
-    cluster: Any, kubectl: Kubectl, directory: Path, *, scope: list[str], values: list[str]
+    cluster: Any,
+    kubectl: Kubectl,
+    directory: Path,
+    *,
+    scope: list[str],
+    values: list[str],
+    extra: tuple[str, ...] = (),
+    home: str | None = None,
 ) -> Operator:
-    """The chart's RBAC (helm template with ``values``) applied, and ``hive operator run ...scope``
-    started under its ServiceAccount's token."""
-    home = f"hive-op-{uuid.uuid4().hex[:6]}"
-    kubectl("create", "namespace", home)
+    """The chart's RBAC (helm template with ``values``) applied in ``home`` (a new namespace when
+    None), and ``hive operator run ...scope ...extra`` started under its ServiceAccount's token."""
+    if home is None:
+        home = f"hive-op-{uuid.uuid4().hex[:6]}"
+        kubectl("create", "namespace", home)
     settings = [arg for value in ["operator.replicas=0", *values] for arg in ("--set", value)]
     rendered = subprocess.run(
         [str(HELM), "template", "hive", str(REPO / "charts/hive"), "-n", home, *settings],
@@ -133,6 +143,7 @@ def start_operator(
                 f"--metrics-address=127.0.0.1:{metrics}",
                 f"--liveness-address=127.0.0.1:{liveness}",
                 f"--interval={INTERVAL}",
+                *extra,
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -570,6 +581,122 @@ def test_deletion_keeps_claims_and_backups(ready: dict[str, Any], module_kubectl
         c["metadata"]["name"] for c in claims
     }, "retentionPolicy Retain (the default): the claims stay"
     assert any(e["reason"] == "Deleting" for e in kubectl.events(ns))
+
+
+def _bundle_certificates(pem: bytes) -> int:
+    return pem.count(b"-----BEGIN CERTIFICATE-----")
+
+
+def test_a_ca_rotation_lands_with_an_overlapping_bundle_and_no_pod_restart(
+    operator: Operator, module_kubectl: Kubectl, api: RawClient, ns: str
+) -> None:
+    """A cluster whose CA lives 150 s (plus the minute its start is backdated) starts rotating it
+    two thirds in, about 80 s after creation: the trust bundle becomes new + old, every pod reports
+    that bundle's fingerprint, every leaf is reissued by the new CA and reported in use, the old CA
+    leaves the bundle and every pod reports the new CA alone; no pod is restarted or replaced and
+    Ready stays True at every look. Runs after the module's cluster is deleted (its cores are
+    free again); the operator is the module's cluster-wide one."""
+    kubectl = module_kubectl
+    name = "rotor"
+    wait_for(
+        lambda: not kubectl.pods(ns, f"hive.dev/cluster={CLUSTER}"),
+        seconds=90,
+        what=f"the deleted {CLUSTER} cluster's pods gone",
+    )
+    home = f"t-{uuid.uuid4().hex[:10]}"
+    kubectl("create", "namespace", home)
+    wait_for(
+        lambda: api.get(f"/api/v1/namespaces/{home}/serviceaccounts/default").status == 200,
+        seconds=30,
+        what="the default service account",
+    )
+    manifest = _manifest(
+        home, secrets=[], tls={"duration": "140s", "renewBefore": "10s", "caDuration": "150s"}
+    )
+    manifest["metadata"]["name"] = name
+    kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    kubectl("wait", "--for=condition=Ready", f"hivecluster/{name}", "-n", home, "--timeout=150s", timeout=160)
+    hive_path = f"/apis/hive.dev/v1alpha1/namespaces/{home}/hiveclusters/{name}"
+    peer_tls = f"/api/v1/namespaces/{home}/secrets/{name}-peer-tls"
+
+    def look() -> tuple[dict[str, Any], bytes]:
+        body = api.get(hive_path).body
+        bundle = base64.b64decode(api.get(peer_tls).body["data"]["ca.crt"])
+        return body, bundle
+
+    def members(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {m["pod"]: m for m in body["status"]["members"]}
+
+    def pod_identities() -> dict[str, tuple[str, int]]:
+        return {
+            pod["metadata"]["name"]: (
+                pod["metadata"]["uid"],
+                pod["status"]["containerStatuses"][0]["restartCount"],
+            )
+            for pod in kubectl.pods(home, f"hive.dev/cluster={name}")
+        }
+
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    body, first_bundle = look()
+    assert _bundle_certificates(first_bundle) == 1
+    first = members(body)
+    assert len(first) == 3 and all(m["caBundleFingerprint"] == sha(first_bundle) for m in first.values())
+    before = pod_identities()
+    assert len(before) == 3
+    overlap_reported = False
+    not_ready: list[dict[str, Any]] = []
+    phases: set[str] = set()
+    deadline = time.monotonic() + 170
+    while True:
+        assert time.monotonic() < deadline, (
+            f"no completed CA rotation; phases seen {phases}; status "
+            f"{json.dumps(body.get('status'), indent=1)}\noperator log:\n{operator.log.read_text()[-3000:]}"
+        )
+        body, bundle = look()
+        ready_condition = next(c for c in body["status"]["conditions"] if c["type"] == "Ready")
+        if ready_condition["status"] != "True":
+            not_ready.append(ready_condition)
+        phases.add(
+            next(c for c in body["status"]["conditions"] if c["type"] == "CertificatesReady")["reason"]
+        )
+        now = members(body)
+        reported = {m.get("caBundleFingerprint") for m in now.values()}
+        if _bundle_certificates(bundle) == 2 and reported == {sha(bundle)}:
+            overlap_reported = True  # every pod trusts old and new at once
+        if (
+            overlap_reported
+            and _bundle_certificates(bundle) == 1
+            and bundle != first_bundle
+            and reported == {sha(bundle)}
+            and all(
+                m.get("certificateSerial") != first[p]["certificateSerial"] for p, m in members(body).items()
+            )
+        ):
+            break
+        time.sleep(0.5)
+    assert not_ready == [], f"Ready went False during the rotation: {not_ready}"
+    assert {"DistributingTrust"} <= phases, phases
+    ca = base64.b64decode(api.get(f"/api/v1/namespaces/{home}/secrets/{name}-ca").body["data"]["ca.crt"])
+    assert ca == bundle, "the signing CA is the new one and the bundle holds it alone"
+    leaves = api.get(peer_tls).body["data"]
+    new_ca = x509.load_pem_x509_certificate(ca)
+    for pod in before:
+        leaf = x509.load_pem_x509_certificate(base64.b64decode(leaves[f"{pod}.crt"]))
+        leaf.verify_directly_issued_by(new_ca)
+        assert format(leaf.serial_number, "x") == members(body)[pod]["certificateSerial"]
+    time.sleep(2 * INTERVAL)  # a restart would show by now
+    assert pod_identities() == before, "no pod was restarted or replaced by the CA rotation"
+    reasons = [e["reason"] for e in kubectl.events(home)]
+    assert "CARotationStarted" in reasons and "CARotationCompleted" in reasons, reasons
+    assert "Killing" not in reasons
+    kubectl("delete", "hivecluster", name, "-n", home, "--timeout=60s", timeout=70)
+    wait_for(
+        lambda: not kubectl.pods(home, f"hive.dev/cluster={name}"),
+        seconds=60,
+        what="the rotor cluster's pods gone (their cores free for the next test)",
+    )
 
 
 def test_single_namespace_mode_needs_only_a_role(

@@ -85,6 +85,11 @@ class Member(HiveModel):
     certificate_serial: str | None = Field(
         default=None, description="Serial of the certificate in use (hex)."
     )
+    ca_bundle_fingerprint: str | None = Field(
+        default=None,
+        description="SHA-256 (hex) of the CA bundle the runtime trusts now; equal to the SHA-256 of "
+        "ca.crt in the <cluster>-peer-tls Secret once a CA rotation step has landed.",
+    )
     secret_hashes: dict[str, str] = Field(
         default_factory=dict,
         description="SHA-256 of each mounted secret item in use, keyed <secret>/<item path>; equal on "

@@ -119,6 +119,7 @@ def _members(cluster: HiveCluster, reports: Mapping[str, MemberReport]) -> list[
                 cpuset=report.cpuset,
                 pinned=report.pinned,
                 certificate_serial=report.certificate_serial,
+                ca_bundle_fingerprint=report.ca_bundle_fingerprint,
                 secret_hashes=dict(report.secret_hashes),
             )
         )
