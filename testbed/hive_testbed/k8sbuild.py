@@ -7,6 +7,10 @@ wraps etcd's ``etcdmain``) into a cache outside the clone, and rebuilt only when
 inputs change. ``k8s.io/kubernetes`` cannot be ``go install``-ed directly because its own go.mod
 points the staging modules at ``./staging``: :func:`render_k8s_gomod` derives our replace list
 from that go.mod, so it never drifts from the pinned release.
+
+The same cache holds ``lazyfs`` (``testbed/lazyfs``: a FUSE filesystem that keeps unsynced writes
+in memory and drops them on a simulated power cut, for the real-process durability tests). It has
+its own stamp (``lazyfs.json``) and inputs digest, so changing it never rebuilds Kubernetes.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from pathlib import Path
 KUBERNETES_VERSION = "v1.37.2"
 K8S_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 ALL_BINARIES = (*K8S_BINARIES, "etcd")
-MODULES = Path(__file__).resolve().parents[1]  # testbed/: holds the k8s/ and etcd/ Go modules
+LAZYFS = "lazyfs"
+MODULES = Path(__file__).resolve().parents[1]  # testbed/: holds the k8s/, etcd/, lazyfs/ Go modules
 _STAGING = re.compile(r"^\s*(k8s\.io/[\w.-]+)\s*=>\s*\./staging/src/\S+\s*$", re.M)
 
 
@@ -125,6 +130,32 @@ def inputs_digest(version: str = KUBERNETES_VERSION) -> str:
     return digest.hexdigest()
 
 
+_LAZYFS_LDFLAGS = "-s -w"
+
+
+def lazyfs_inputs_digest() -> str:
+    """Changes whenever the lazyfs module (go.mod, go.sum, any ``.go`` source) or its flags change."""
+    digest = hashlib.sha256(_LAZYFS_LDFLAGS.encode())
+    module = MODULES / LAZYFS
+    for path in sorted([module / "go.mod", module / "go.sum", *module.glob("*.go")]):
+        if path.exists():
+            digest.update(f"{path.name}\0".encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _stamp_current(stamp: Path, digest: str) -> bool:
+    try:
+        return bool(json.loads(stamp.read_text()).get("inputs") == digest)
+    except (OSError, ValueError):
+        return False
+
+
+def lazyfs_is_built(version: str = KUBERNETES_VERSION) -> bool:
+    return binary(LAZYFS, version).exists() and _stamp_current(
+        bin_dir(version) / "lazyfs.json", lazyfs_inputs_digest()
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class BuildResult:
     built: bool
@@ -132,14 +163,15 @@ class BuildResult:
     bin_dir: Path
 
 
+def _k8s_is_built(version: str) -> bool:
+    if not all(binary(name, version).exists() for name in ALL_BINARIES):
+        return False
+    return _stamp_current(bin_dir(version) / "build.json", inputs_digest(version))
+
+
 def is_built(version: str = KUBERNETES_VERSION) -> bool:
-    stamp = bin_dir(version) / "build.json"
-    if not stamp.exists() or not all(binary(name, version).exists() for name in ALL_BINARIES):
-        return False
-    try:
-        return bool(json.loads(stamp.read_text()).get("inputs") == inputs_digest(version))
-    except (OSError, ValueError):
-        return False
+    """Every binary of the cache (Kubernetes, etcd, lazyfs) is there for the current inputs."""
+    return _k8s_is_built(version) and lazyfs_is_built(version)
 
 
 def _run_go(args: list[str], *, cwd: Path, label: str, env: dict[str, str]) -> None:
@@ -164,13 +196,36 @@ def _run_go(args: list[str], *, cwd: Path, label: str, env: dict[str, str]) -> N
 
 
 def build(*, version: str = KUBERNETES_VERSION, force: bool = False) -> BuildResult:
-    """Build the five binaries into :func:`bin_dir` unless they are there for the same inputs."""
+    """Build the binaries into :func:`bin_dir` unless they are there for the same inputs.
+
+    Kubernetes + etcd and lazyfs are checked (and rebuilt) separately.
+    """
     out = bin_dir(version)
-    if not force and is_built(version):
+    k8s_stale = force or not _k8s_is_built(version)
+    lazyfs_stale = force or not lazyfs_is_built(version)
+    if not k8s_stale and not lazyfs_stale:
         return BuildResult(built=False, seconds=0.0, bin_dir=out)
     go = _go()
     out.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, CGO_ENABLED="0", GOTOOLCHAIN="local", GOFLAGS="-mod=readonly")
+    started = time.monotonic()
+    if k8s_stale:
+        _build_k8s(go, version=version, out=out, env=env)
+    if lazyfs_stale:
+        lazyfs_started = time.monotonic()
+        _run_go(
+            [go, "build", "-v", "-trimpath", "-ldflags", _LAZYFS_LDFLAGS, "-o", str(out / LAZYFS), "."],
+            cwd=MODULES / LAZYFS,
+            label=LAZYFS,
+            env=env,
+        )
+        seconds = round(time.monotonic() - lazyfs_started, 1)
+        (out / "lazyfs.json").write_text(json.dumps({"inputs": lazyfs_inputs_digest(), "seconds": seconds}))
+        print(f"built lazyfs into {out} in {seconds:.0f} s", flush=True)
+    return BuildResult(built=True, seconds=time.monotonic() - started, bin_dir=out)
+
+
+def _build_k8s(go: str, *, version: str, out: Path, env: dict[str, str]) -> None:
     started = time.monotonic()
     print(
         f"building Kubernetes {version} ({', '.join(K8S_BINARIES)}) and etcd into {out}; "
@@ -195,7 +250,6 @@ def build(*, version: str = KUBERNETES_VERSION, force: bool = False) -> BuildRes
         json.dumps({"inputs": inputs_digest(version), "version": version, "seconds": round(seconds, 1)})
     )
     print(f"built {len(ALL_BINARIES)} binaries in {seconds:.0f} s", flush=True)
-    return BuildResult(built=True, seconds=seconds, bin_dir=out)
 
 
 def kubernetes_gomod(version: str = KUBERNETES_VERSION) -> str:
@@ -219,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if not result.built:
-        print(f"Kubernetes {KUBERNETES_VERSION} binaries are up to date in {result.bin_dir}")
+        print(f"Kubernetes {KUBERNETES_VERSION} binaries and lazyfs are up to date in {result.bin_dir}")
     return 0
 
 

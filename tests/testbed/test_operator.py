@@ -740,3 +740,70 @@ def test_single_namespace_mode_needs_only_a_role(
         kubectl("delete", "hivecluster", CLUSTER, "-n", watched, "--timeout=60s", timeout=70)
     finally:
         stop_operator(scoped.process)
+
+
+def test_a_standby_operator_takes_over_when_the_active_one_dies(
+    cluster: Any, module_kubectl: Kubectl, api: RawClient, tmp_path: Path
+) -> None:
+    """Two operators in one kopf peering at distinct priorities, under the chart's RBAC with
+    ``operator.peering.enabled``: the higher one reconciles, the other does nothing; the active one
+    is killed with SIGKILL (no goodbye in the peering object) and the standby takes over once the
+    dead peer's entry expires: it restores a deleted child of a cluster it never reconciled."""
+    kubectl = module_kubectl
+    peering = f"hive-{uuid.uuid4().hex[:6]}"
+    values = ["operator.peering.enabled=true"]  # replicas stay 0: the two run as processes here
+    flags = (f"--peering={peering}", "--peering-lifetime=10")
+    (tmp_path / "active").mkdir()
+    (tmp_path / "standby").mkdir()
+    active = start_operator(
+        cluster, kubectl, tmp_path / "active", scope=["--all-namespaces"], values=values,
+        extra=(*flags, "--priority=200"),
+    )  # fmt: skip
+    standby = None
+    try:
+        standby = start_operator(
+            cluster, kubectl, tmp_path / "standby", scope=["--all-namespaces"], values=values,
+            extra=(*flags, "--priority=100"), home=active.namespace,
+        )  # fmt: skip
+        peers = kubectl.json("get", "clusterkopfpeering", peering)
+        wait_for(
+            lambda: len(kubectl.json("get", "clusterkopfpeering", peering).get("status") or {}) == 2,
+            seconds=60,
+            what="both operators in the peering object",
+        )
+        home = f"t-{uuid.uuid4().hex[:10]}"
+        kubectl("create", "namespace", home)
+        wait_for(
+            lambda: api.get(f"/api/v1/namespaces/{home}/serviceaccounts/default").status == 200,
+            seconds=30,
+            what="the default service account",
+        )
+        kubectl("apply", "-f", "-", stdin=json.dumps(_manifest(home, replicas=1, secrets=[])))
+        kubectl(
+            "wait", "--for=condition=Ready", f"hivecluster/{CLUSTER}", "-n", home, "--timeout=150s",
+            timeout=160,
+        )  # fmt: skip
+        assert active.metric("hive_operator_reconciles_total") > 0
+        assert standby.metric("hive_operator_reconciles_total") == 0, "the standby reconciled"
+        active.process.kill()  # SIGKILL: the peering entry stays until its lifetime ends
+        active.process.wait(10)
+        killed = time.monotonic()
+        service = f"/api/v1/namespaces/{home}/services/{CLUSTER}"
+        old = api.get(service).body["metadata"]["uid"]
+        assert api.delete(service).status == 200
+
+        def restored() -> bool:
+            reply = api.get(service)
+            return reply.status == 200 and reply.body["metadata"]["uid"] != old
+
+        wait_for(restored, seconds=90, what="the client Service restored by the standby")
+        took = time.monotonic() - killed
+        print(f"standby took over and restored a child {took:.1f} s after the active one was killed")
+        assert standby.metric("hive_operator_reconciles_total") > 0
+        assert "Forbidden" not in standby.log.read_text(), "the chart's peering RBAC grants what kopf does"
+        kubectl("delete", "hivecluster", CLUSTER, "-n", home, "--timeout=60s", timeout=70)
+        assert peers["metadata"]["name"] == peering
+    finally:
+        stop_operator(active.process)
+        if standby is not None:
+            stop_operator(standby.process)

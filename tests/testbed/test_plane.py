@@ -3,12 +3,14 @@ clear errors for a missing binary or a taken port."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,7 +63,7 @@ def _hive(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_dev_up_down_and_a_second_up_reuses_the_data(tmp_path: Path) -> None:
+def test_dev_up_down_and_a_second_up_reuses_the_data(tmp_path: Path, cluster: Any) -> None:
     state = tmp_path / "bed"
     up = _hive("dev", "up", "--state-dir", str(state), "--nodes", "1", "--no-crds")
     assert up.returncode == 0, up.stdout + up.stderr
@@ -69,6 +71,11 @@ def test_dev_up_down_and_a_second_up_reuses_the_data(tmp_path: Path) -> None:
     kubectl = Kubectl(state / "kubeconfig", tmp_path / "cache")
     try:
         kubectl("create", "configmap", "kept", "--from-literal=answer=42")
+        # Beside the session's bed, this one takes other loopback ranges (its own cluster IPs).
+        network = json.loads((state / "plane.json").read_text())["network"]
+        assert cluster.plane is None or network != cluster.plane.network.index
+        service_ip = kubectl.json("get", "service", "kubernetes", "-n", "default")["spec"]["clusterIP"]
+        assert service_ip == f"127.{96 + network}.0.1"
         assert [n["metadata"]["name"] for n in kubectl.json("get", "nodes")["items"]] == ["hive-node-0"]
         logs = {p.name for p in (state / "logs").iterdir()}
         components = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")

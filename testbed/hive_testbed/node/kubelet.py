@@ -89,6 +89,7 @@ class Kubelet:
         *,
         name: str,
         index: int,
+        pod_octet: int,
         root: Path,
         network: ClusterNetwork,
         cpus: CpuManager,
@@ -117,9 +118,9 @@ class Kubelet:
             "ephemeral-storage": f"{disk // 1024}Ki",
         }
         self.allocatable = dict(self.capacity)
-        # Node i hands out 127.(64+i).x.y; a random start so a restarted agent does not reuse the
-        # address a lingering process of the previous run may still hold.
-        self._ip_base = int(ipaddress.IPv4Address(f"127.{64 + index}.0.2"))
+        # Pod addresses 127.<pod_octet>.x.y (a range per node and bed); a random start so a
+        # restarted agent does not reuse an address a lingering process may still hold.
+        self._ip_base = int(ipaddress.IPv4Address(f"127.{pod_octet}.0.2"))
         self._ip_cursor = random.randrange(POD_ADDRESSES)
         self.pods: dict[str, PodRuntime] = {}
         self.port = 0  # the kubelet API (container logs), served once run() starts

@@ -21,7 +21,7 @@ from hive_testbed.node.kubelet import Image, Kubelet
 from hive_testbed.node.network import ClusterNetwork
 from hive_testbed.node.provisioner import LocalProvisioner
 from hive_testbed.plane.bootstrap import PROVISIONER_NAME
-from hive_testbed.plane.components import Layout
+from hive_testbed.plane.components import Layout, Network
 
 
 class _Stopped(Exception):
@@ -35,7 +35,9 @@ def _client(layout: Layout, server: str, identity: str) -> KubeClient:
     )
 
 
-async def run(layout: Layout, *, nodes: int, images: dict[str, Image], restart_backoff: float) -> None:
+async def run(
+    layout: Layout, *, nodes: int, loopback: Network, images: dict[str, Image], restart_backoff: float
+) -> None:
     state = json.loads(layout.state_file.read_text())
     port = int(state["ports"]["apiserver"])
     server = f"https://127.0.0.1:{port}"
@@ -49,6 +51,7 @@ async def run(layout: Layout, *, nodes: int, images: dict[str, Image], restart_b
             _client(layout, server, f"node-{index}"),
             name=f"hive-node-{index}",
             index=index,
+            pod_octet=loopback.pod_octet(index),
             root=layout.node_root,
             network=network,
             cpus=cpus,
@@ -95,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hive_testbed.node.main")
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--network", type=int, default=0, help="the bed's loopback network index")
     parser.add_argument("--image", action="append", default=[], metavar="NAME=COMMAND")
     parser.add_argument("--restart-backoff", type=float, default=10.0)
     args = parser.parse_args(argv)
@@ -107,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         run(
             Layout(args.state_dir.resolve()),
             nodes=args.nodes,
+            loopback=Network(args.network),
             images=images,
             restart_backoff=args.restart_backoff,
         )

@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-SERVICE_CIDR = "127.96.0.0/16"
-API_SERVICE_IP = "127.96.0.1"
 CLUSTER_DOMAIN = "cluster.local"
+NETWORKS = 4  # beds that can run side by side on one machine
+MAX_NODES = 8
 ISSUER = f"https://kubernetes.default.svc.{CLUSTER_DOMAIN}"
 
 
@@ -26,6 +26,26 @@ class Ports:
     apiserver: int
     controller_manager: int
     scheduler: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """The loopback ranges of one bed, so several beds can run on one machine without sharing
+    addresses: bed ``k`` gives node ``i`` pod addresses ``127.(64 + 8k + i).x.y`` and allocates
+    cluster IPs from ``127.(96 + k).0.0/16`` (the ``kubernetes`` Service at ``.0.1``)."""
+
+    index: int
+
+    @property
+    def service_cidr(self) -> str:
+        return f"127.{96 + self.index}.0.0/16"
+
+    @property
+    def api_service_ip(self) -> str:
+        return f"127.{96 + self.index}.0.1"
+
+    def pod_octet(self, node: int) -> int:
+        return 64 + MAX_NODES * self.index + node
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +129,7 @@ rules:
 """
 
 
-def apiserver_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+def apiserver_argv(binary: Path, layout: Layout, ports: Ports, network: Network) -> list[str]:
     pki = layout.pki
     return [
         str(binary),
@@ -125,7 +145,7 @@ def apiserver_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
         f"--service-account-key-file={pki / 'service-accounts.pub'}",
         f"--service-account-signing-key-file={pki / 'service-accounts.key'}",
         f"--service-account-issuer={ISSUER}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--service-cluster-ip-range={network.service_cidr}",
         # The endpoints of the `kubernetes` Service would be 127.0.0.1, which the API refuses for
         # Endpoints; nothing in the bed reads them (the proxy knows where the API server is).
         "--endpoint-reconciler-type=none",
@@ -142,7 +162,7 @@ def apiserver_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
     ]
 
 
-def controller_manager_argv(binary: Path, layout: Layout, ports: Ports) -> list[str]:
+def controller_manager_argv(binary: Path, layout: Layout, ports: Ports, network: Network) -> list[str]:
     kubeconfig = layout.kubeconfig("kube-controller-manager")
     pki = layout.pki
     return [
@@ -159,7 +179,7 @@ def controller_manager_argv(binary: Path, layout: Layout, ports: Ports) -> list[
         f"--root-ca-file={pki / 'ca.crt'}",
         f"--cluster-signing-cert-file={pki / 'ca.crt'}",
         f"--cluster-signing-key-file={pki / 'ca.key'}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        f"--service-cluster-ip-range={network.service_cidr}",
         "--allocate-node-cidrs=false",
         "--cluster-name=hive-testbed",
         "--profiling=false",

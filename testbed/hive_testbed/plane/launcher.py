@@ -30,10 +30,12 @@ import yaml
 from hive_testbed import k8sbuild
 from hive_testbed.plane import bootstrap
 from hive_testbed.plane.components import (
-    API_SERVICE_IP,
     AUDIT_POLICY,
     CLUSTER_DOMAIN,
+    MAX_NODES,
+    NETWORKS,
     Layout,
+    Network,
     Ports,
     apiserver_argv,
     controller_manager_argv,
@@ -60,11 +62,11 @@ class PlaneOptions:
     extra_images: tuple[tuple[str, str], ...] = ()
 
 
-def _port_free(port: int) -> bool:
+def _port_free(port: int, *, host: str = "127.0.0.1") -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind((host, port))
         except OSError:
             return False
     return True
@@ -98,6 +100,7 @@ class Plane:
         self.pki = PlanePki(self.layout.pki)
         self.pids: dict[str, int] = {}
         self.ports: Ports | None = None
+        self.network = Network(0)
 
     # -- state ---------------------------------------------------------------------------------
     def _saved(self) -> dict[str, Any]:
@@ -110,7 +113,12 @@ class Plane:
         assert self.ports is not None
         self.layout.state_file.write_text(
             json.dumps(
-                {"ports": dataclasses.asdict(self.ports), "pids": self.pids, "nodes": self.options.nodes},
+                {
+                    "ports": dataclasses.asdict(self.ports),
+                    "pids": self.pids,
+                    "nodes": self.options.nodes,
+                    "network": self.network.index,
+                },
                 indent=2,
             )
         )
@@ -135,6 +143,19 @@ class Plane:
                 f"missing {', '.join(missing)} in {self.options.bin_dir}; build them with "
                 "`hive dev build` (or `make k8s`)"
             )
+
+    def _choose_network(self) -> Network:
+        """The loopback ranges this bed uses: the saved ones when no other bed holds them (its
+        proxy on the ``kubernetes`` Service address), else the first free set."""
+        saved = self._saved().get("network")
+        order = ([int(saved)] if saved is not None else []) + list(range(NETWORKS))
+        for index in order:
+            if _port_free(443, host=Network(index).api_service_ip):
+                if saved is not None and index != int(saved):  # its serving certificate names the old IP
+                    for path in (self.pki.cert_file("apiserver"), self.pki.key_file("apiserver")):
+                        path.unlink(missing_ok=True)
+                return Network(index)
+        raise PlaneError(f"all {NETWORKS} loopback networks are in use by other beds on this machine")
 
     def _choose_ports(self) -> Ports:
         saved = self._saved().get("ports") or {}
@@ -163,7 +184,7 @@ class Plane:
                 "kubernetes.default.svc",
                 f"kubernetes.default.svc.{CLUSTER_DOMAIN}",
             ),
-            ip_addresses=("127.0.0.1", API_SERVICE_IP),
+            ip_addresses=("127.0.0.1", self.network.api_service_ip),
             server=True,
         )
         for index in range(self.options.nodes):
@@ -311,7 +332,10 @@ class Plane:
                 f"a bed already runs from {self.layout.root} ({', '.join(sorted(alive))}); "
                 "stop it with `hive dev down`"
             )
+        if not 1 <= self.options.nodes <= MAX_NODES:
+            raise PlaneError(f"--nodes must be between 1 and {MAX_NODES} (got {self.options.nodes})")
         self.layout.root.mkdir(parents=True, exist_ok=True)
+        self.network = self._choose_network()
         self.ports = self._choose_ports()
         self.pids = {}
         self._issue_certificates()
@@ -321,14 +345,19 @@ class Plane:
             etcd_health = f"http://127.0.0.1:{self.ports.etcd_client}/health"
             self._wait("etcd", lambda: _http_ok(etcd_health))
             self.layout.audit_policy.write_text(AUDIT_POLICY)
-            self._spawn("kube-apiserver", apiserver_argv(bins / "kube-apiserver", self.layout, self.ports))
+            self._spawn(
+                "kube-apiserver",
+                apiserver_argv(bins / "kube-apiserver", self.layout, self.ports, self.network),
+            )
             port = self.ports.apiserver
             self._wait("kube-apiserver", lambda: self._https_ok(port, "/readyz"))
             self._apply(bootstrap.bootstrap_objects(), "the bed's RBAC and StorageClass")
             crds = self._install_crds()
             self._spawn(
                 "kube-controller-manager",
-                controller_manager_argv(bins / "kube-controller-manager", self.layout, self.ports),
+                controller_manager_argv(
+                    bins / "kube-controller-manager", self.layout, self.ports, self.network
+                ),
             )
             self._spawn("kube-scheduler", scheduler_argv(bins / "kube-scheduler", self.layout, self.ports))
             kcm, scheduler = self.ports.controller_manager, self.ports.scheduler
@@ -356,6 +385,7 @@ class Plane:
             "hive_testbed.node.main",
             f"--state-dir={self.layout.root}",
             f"--nodes={self.options.nodes}",
+            f"--network={self.network.index}",
         ]
         argv += [f"--image={name}={command}" for name, command in self.options.extra_images]
         return argv
