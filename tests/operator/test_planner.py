@@ -178,6 +178,20 @@ def test_paused_plans_no_changes(minimal: ApiServerModel) -> None:
     assert any(isinstance(a, Update) and a.object["kind"] == "StatefulSet" for a in resumed.actions)
 
 
+def test_a_new_paused_cluster_makes_no_keys(minimal: ApiServerModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys made while held would be discarded and made again at every reconcile."""
+    _respec(minimal, paused=True)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a held cluster with no PKI must not generate keys")
+
+    monkeypatch.setattr("hive_operator.plan.planner.reconcile_pki", refuse)
+    result = _plan(minimal)
+    assert not [a for a in result.actions if isinstance(a, Create | Update | Delete)]
+    assert _conditions(result)["CertificatesReady"].reason == "NotIssued"
+    assert _conditions(result)["Paused"].status == "True"
+
+
 @pytest.mark.parametrize(
     ("present", "expected"),
     [

@@ -143,13 +143,20 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime, partiti
     refusals: list[str] = []
     certificate_times: CertificateStatus | None = cluster.status.certificates if cluster.status else None
     next_check: datetime | None = None
+    existing_pki = None if cert_manager else read_pki(cluster, secrets)
     if cert_manager:
         certificates = Verdict(
             False, "CertManagerNotSupported", "tls.mode certManager is not implemented yet"
         )
+    elif hold and existing_pki is None:
+        # Nothing will be written while held, so keys made now would be thrown away (and made
+        # again on every reconcile: with many paused clusters that is most of the operator's CPU).
+        certificates = Verdict(
+            False, "NotIssued", "certificates are issued once the cluster is unpaused and its Secrets exist"
+        )
     else:
         outcome = reconcile_pki(
-            read_pki(cluster, secrets),
+            existing_pki,
             requests=leaf_requests(cluster, context, pods=spec.replicas),
             policy=rotation_policy(cluster),
             now=now,
