@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/hive tools install-helm --dest $(BIN)
 	@touch $(STAMP)
 
-# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and etcd from our pinned Go
-# modules (testbed/k8s, testbed/etcd) into ~/.cache/hive/k8s/<version>/bin; skipped when current.
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd and lazyfs from our pinned Go
+# modules (testbed/k8s, testbed/etcd, testbed/lazyfs) into ~/.cache/hive/k8s/<version>/bin; skipped when current.
 k8s: $(STAMP)
 	$(BIN)/hive dev build
 
