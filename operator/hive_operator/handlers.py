@@ -21,7 +21,7 @@ from typing import Any
 import kopf
 
 from hive_operator.api import GROUP, VERSION
-from hive_operator.kube.client import KubeApi
+from hive_operator.kube.client import Conflict, KubeApi, NotFound
 from hive_operator.kube.resources import resource
 from hive_operator.metrics import OperatorMetrics
 from hive_operator.pokes import Pokes
@@ -49,6 +49,9 @@ class OperatorOptions:
     watch_client_timeout: int = 90
     member_timeout: float = 3.0
     poke_delay: float = 0.2  # a child's burst of watch events becomes one reconcile
+    peering: str | None = None  # kopf peering name: active/standby among replicas
+    peering_namespaces: tuple[str, ...] = ()  # namespaced peering objects here; () = cluster-wide
+    peering_lifetime: int = 60  # seconds a silent peer is still taken as alive
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -82,7 +85,10 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         settings.watching.client_timeout = options.watch_client_timeout
         settings.watching.connect_timeout = 10
         settings.networking.request_timeout = 30
+        settings.peering.lifetime = options.peering_lifetime
         api = KubeApi.from_kubeconfig(options.kubeconfig) if options.kubeconfig else _api_in_cluster()
+        if options.peering is not None:
+            await ensure_peering_objects(api, options.peering, namespaces=options.peering_namespaces)
         state["reconciler"] = Reconciler(
             api,
             context=options.context,
@@ -144,6 +150,31 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         )(child_event)
 
     return registry
+
+
+async def ensure_peering_objects(api: KubeApi, name: str, *, namespaces: tuple[str, ...]) -> None:
+    """Create kopf's peering object(s) when missing: kopf pauses a peering operator until its
+    object exists, and the chart cannot ship an instance of a CRD it installs in the same release.
+    Every replica may try; the one that loses the race gets 409 and goes on."""
+    base = "/apis/kopf.dev/v1"
+    targets: list[tuple[str, str, str | None]]
+    if namespaces:
+        targets = [(f"{base}/namespaces/{ns}/kopfpeerings", "KopfPeering", ns) for ns in namespaces]
+    else:
+        targets = [(f"{base}/clusterkopfpeerings", "ClusterKopfPeering", None)]
+    for path, kind, namespace in targets:
+        try:
+            await api.get(f"{path}/{name}")
+            continue
+        except NotFound:
+            pass
+        metadata = {"name": name} | ({"namespace": namespace} if namespace else {})
+        try:
+            await api.post(path, {"apiVersion": "kopf.dev/v1", "kind": kind, "metadata": metadata})
+        except Conflict:
+            pass  # another replica created it first
+        except NotFound:  # kopf retries start-up handlers that ask for it
+            raise kopf.TemporaryError(f"the {kind} CRD (kopf.dev) is not served yet", delay=2) from None
 
 
 def _api_in_cluster() -> KubeApi:

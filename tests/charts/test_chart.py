@@ -76,3 +76,30 @@ def test_chart_single_namespace_mode_grants_roles_only_where_it_watches() -> Non
         "containers"
     ][0]
     assert "--namespace=trading" in container["args"] and "--all-namespaces" not in container["args"]
+
+
+def test_chart_peering_ships_kopfs_crds_rbac_and_flags_and_refuses_replicas_without_it() -> None:
+    rendered = _render("operator.peering.enabled=true", "operator.replicas=2")
+    crds = sorted(d["metadata"]["name"] for d in rendered if d["kind"] == "CustomResourceDefinition")
+    assert crds == ["clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"]
+    peering_role = next(d for d in rendered if d["metadata"]["name"] == "hive-operator-hive-system-peering")
+    assert peering_role["kind"] == "ClusterRole"
+    assert peering_role["rules"][0]["resources"] == ["clusterkopfpeerings"]
+    deployment = next(d for d in rendered if d["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--peering=hive-operator" in args and "--peering-lifetime=15" in args
+    namespaced = _render(
+        "operator.peering.enabled=true",
+        "operator.watch.allNamespaces=false",
+        "operator.watch.namespaces={trading}",
+    )
+    roles = [
+        d for d in namespaced if d["kind"] == "Role" and d["metadata"]["name"] == "hive-operator-peering"
+    ]
+    assert [r["metadata"]["namespace"] for r in roles] == ["trading"]
+    assert roles[0]["rules"][0]["resources"] == ["kopfpeerings"]
+    assert not any(d["kind"] == "CustomResourceDefinition" for d in _render())
+    two = _helm("template", "hive", str(REPO / "charts/hive"), "--set", "operator.replicas=2")
+    assert two.returncode != 0 and "needs operator.peering.enabled" in two.stderr

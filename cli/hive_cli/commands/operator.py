@@ -38,6 +38,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="auto",
         help="peering priority (highest alive is active); 'auto': a distinct one from the pod name",
     )
+    run.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=60,
+        help="seconds a peer that stopped refreshing its peering entry is still taken as alive",
+    )
     run.add_argument("--interval", type=float, default=10.0, help="status refresh period, seconds")
     run.add_argument("--log-level", default="INFO")
     run.set_defaults(handler=_run)
@@ -85,6 +91,9 @@ def _run(args: argparse.Namespace) -> int:
         reporter=identity,
         metrics=metrics,
         interval=args.interval,
+        peering=args.peering,
+        peering_namespaces=() if args.all_namespaces else tuple(args.namespace),
+        peering_lifetime=args.peering_lifetime,
     )
     liveness = _address(args.liveness_address)
     priority = auto_priority(identity) if args.priority == "auto" else int(args.priority)
