@@ -31,8 +31,14 @@ class OperatorMetrics:
         )
         self.duration = Histogram(
             "hive_operator_reconcile_duration_seconds",
-            "Time of one reconcile: read, ask the runtime, plan, write",
+            "Time of one reconcile once it runs: read, ask the runtime, plan, write (queue wait excluded)",
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.queued = Histogram(
+            "hive_operator_reconcile_queue_seconds",
+            "Time a reconcile waited for a worker and for its cluster's lock before it began",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=self.registry,
         )
         self.writes = Counter(
