@@ -5,8 +5,11 @@ local process (``hive operator run``) authenticated by a token of that ServiceAc
 permission the chart lacks fails these tests (RBAC is enforced by the API server). A HiveCluster
 is applied with kubectl and driven through its life: Ready with a leader the runtime reports,
 a quiet reconcile that writes nothing (counted in the API server's audit log by the operator's
-user), a deleted child restored, the leader's pod killed, a referenced Secret broken, pause and
-resume, a leaf certificate reissued with no pod restart, and deletion behind the finalizer.
+user), deleted and edited children restored by the child watches well within a timer period, the
+leader's pod killed, a referenced Secret broken, pause and resume, a leaf certificate reissued
+with no pod restart, and deletion behind the finalizer; then a second cluster whose short-lived CA
+rotates with an overlapping bundle and no pod restart, single-namespace mode, and two peering
+operators (active/standby) with the active one killed.
 
 The tests of this module share one operator and one HiveCluster and run in file order.
 """
