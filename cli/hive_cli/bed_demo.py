@@ -243,11 +243,7 @@ async def _trade(
     await asyncio.gather(*traders)
     for client in clients:
         await client.close()
-    print(
-        f"== Orders acknowledged: {len(tally.acknowledged)} ({tally.accepted} accepted, {tally.rejected} "
-        f"rejected by risk, {tally.replayed} retries answered with their original entry); "
-        f"fills: {tally.fills} for {tally.filled_qty} lots"
-    )
+    print(tally.summary())
     async with Client(endpoints=[endpoint], tls=trader_tls, deadline=30) as checker:
         missing = await missing_acknowledged(checker, tally)
     verdict = "no" if missing else "yes"

@@ -38,6 +38,13 @@ class Tally:
     filled_qty: int = 0
     failed_attempts: int = 0
 
+    def summary(self) -> str:
+        return (
+            f"== Orders acknowledged: {len(self.acknowledged)} ({self.accepted} accepted, {self.rejected} "
+            f"rejected by risk, {self.replayed} retries answered with their original entry); "
+            f"fills: {self.fills} for {self.filled_qty} lots"
+        )
+
 
 async def setup_market(admin: Client) -> None:
     """The instrument and accounts the traders use (needs the operator's certificate)."""
@@ -116,11 +123,7 @@ async def run_demo(root: Path, *, orders_per_trader: int = 300) -> int:
         await asyncio.gather(*traders)
         for client in clients:
             await client.close()
-        print(
-            f"== Orders acknowledged: {len(tally.acknowledged)} ({tally.accepted} accepted, {tally.rejected} "
-            f"rejected by risk, {tally.replayed} retries answered with their original entry); "
-            f"fills: {tally.fills} for {tally.filled_qty} lots"
-        )
+        print(tally.summary())
 
         async with cluster.client(deadline=30) as checker:
             missing = await missing_acknowledged(checker, tally)
