@@ -9,24 +9,34 @@ passing power-loss test means what it says.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hive_testbed.lazyfs import LazyFs, unavailable_reason
 
+_MOUNTED: list[LazyFs] = []
+
 
 @pytest.fixture(autouse=True)
-def _lazyfs_available() -> None:
+def _lazyfs_available() -> Iterator[None]:
     reason = unavailable_reason()
     if reason is not None and "make k8s" in reason:
         pytest.fail(reason)
     if reason is not None:
         pytest.skip(reason)
+    yield
+    while _MOUNTED:  # a failed assertion must not leave a mount behind
+        fs = _MOUNTED.pop()
+        if fs.mounted:
+            fs.unmount()
 
 
 def _fs(tmp_path: Path, *, seed: int = 1, torn: bool = False) -> LazyFs:
-    return LazyFs(backing=tmp_path / "backing", mountpoint=tmp_path / "mnt", seed=seed, torn=torn)
+    fs = LazyFs(backing=tmp_path / "backing", mountpoint=tmp_path / "mnt", seed=seed, torn=torn)
+    _MOUNTED.append(fs)
+    return fs
 
 
 def test_unsynced_writes_are_visible_then_lost_and_synced_ones_stay(tmp_path: Path) -> None:
