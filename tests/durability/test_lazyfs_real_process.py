@@ -55,10 +55,8 @@ os.fdatasync = _unless_flagged(os.fdatasync)
 @pytest.fixture(autouse=True)
 def _lazyfs_available() -> None:
     reason = unavailable_reason()
-    if reason is not None and "make k8s" in reason:
-        pytest.fail(reason)  # make test builds it; a missing binary is a broken setup, not a skip
-    if reason is not None:
-        pytest.skip(reason)
+    if reason is not None:  # a safety test that skips sees nothing: no FUSE or no binary fails
+        pytest.fail(reason, pytrace=False)
 
 
 @dataclass

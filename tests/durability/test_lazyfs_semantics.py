@@ -22,10 +22,8 @@ _MOUNTED: list[LazyFs] = []
 @pytest.fixture(autouse=True)
 def _lazyfs_available() -> Iterator[None]:
     reason = unavailable_reason()
-    if reason is not None and "make k8s" in reason:
-        pytest.fail(reason)
-    if reason is not None:
-        pytest.skip(reason)
+    if reason is not None:  # a safety test that skips sees nothing: no FUSE or no binary fails
+        pytest.fail(reason, pytrace=False)
     yield
     while _MOUNTED:  # a failed assertion must not leave a mount behind
         fs = _MOUNTED.pop()
