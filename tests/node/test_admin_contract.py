@@ -186,24 +186,8 @@ async def test_typed_client_raises_typed_errors(running_contract: LocalCluster) 
 
 
 @pytest.fixture(scope="module")
-def running_contract(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    cluster = LocalCluster(tmp_path_factory.mktemp("contract"), replicas=1, digest_interval=5)
-    cluster.start_all()
-
-    async def warm() -> None:
-        await cluster.wait_ready(within=60)
-        async with cluster.client() as client:
-            for value in range(12):
-                await client.put("k", value)
-        # The leader replicates member versions once it leads (a VERSIONS entry); wait for it so
-        # that no background entry lands while a test compares applied indexes.
-        async with asyncio.timeout(30):
-            while (await cluster.admin(1, "GET", "/status"))[1]["clusterVersion"] is None:
-                await asyncio.sleep(0.05)
-
-    asyncio.run(warm())
-    yield cluster
-    cluster.stop_all(grace=2)
+def running_contract(warm_single_node: LocalCluster) -> LocalCluster:
+    return warm_single_node
 
 
 async def _send_frames(cluster: LocalCluster, port: str, files: Any, frames: list[bytes]) -> None:

@@ -8,10 +8,8 @@ Bounded: a few dozen examples per operation, well under a minute together.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +32,8 @@ MUTATING = ("transferLeadership", "addLearner", "promoteLearner", "removeMember"
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(tmp_path_factory.mktemp("fuzz"), replicas=1, digest_interval=5)
-    cluster.start_all()
-
-    async def warm() -> None:
-        await cluster.wait_ready(within=60)
-        async with cluster.client() as client:
-            for value in range(12):
-                await client.put("k", value)
-        # The leader replicates member versions once it leads (a VERSIONS entry); wait for it so
-        # that no background entry lands while a test compares applied indexes.
-        async with asyncio.timeout(30):
-            while (await cluster.admin(1, "GET", "/status"))[1]["clusterVersion"] is None:
-                await asyncio.sleep(0.05)
-
-    asyncio.run(warm())
-    yield cluster
-    cluster.stop_all(grace=2)
+def node(warm_single_node: LocalCluster) -> LocalCluster:
+    return warm_single_node
 
 
 def _session(cluster: LocalCluster, files: TlsFileSet) -> requests.Session:
