@@ -156,6 +156,32 @@ async def test_the_sealer_proposes_one_tick_when_due_and_the_trail_gets_its_chec
     assert sealer.ticks_proposed == 1
 
 
+async def test_a_due_tick_the_cluster_version_does_not_admit_is_held_and_counted(
+    single_node: RaftDriver,
+) -> None:
+    driver = single_node
+    state = driver.state
+    for entry in [_entry(c) for c in SETUP] + _orders(3, start_us=1_000):
+        await driver.propose(entry)
+    last_index = driver.storage.last_index()
+    clock = _Clock(1_500)
+    counted: list[str] = []
+    sealer = AuditSealer(
+        driver=driver,
+        chain=lambda: state.trading.audit,
+        timestamp_us=clock,
+        sleep=asyncio.sleep,
+        admitted=lambda: False,
+        counted=counted.append,
+    )
+    assert not sealer.propose_if_due() and counted == []  # not due yet: nothing to count
+    clock.now_us = 2_000
+    assert not sealer.propose_if_due() and not sealer.propose_if_due()
+    assert counted == ["held", "held"] and sealer.ticks_held == 2 and sealer.ticks_proposed == 0
+    assert driver.storage.last_index() == last_index  # nothing proposed
+    assert state.trading.audit.unsigned == 6  # the setup commands and the orders: none signed
+
+
 async def test_three_real_replicas_end_their_trails_with_a_signed_checkpoint(
     make_cluster: Callable[..., LocalCluster],
 ) -> None:

@@ -65,6 +65,11 @@ class AuditChain:
     def size(self) -> int:
         return self.frontier.size
 
+    @property
+    def unsigned(self) -> int:
+        """Records no checkpoint covers yet."""
+        return self.frontier.size - self.last_checkpoint_size
+
     def append(self, record: bytes, ts_us: int) -> bytes:
         """Add one record; returns the new chain head. Emits a checkpoint when one is due."""
         leaf = sha256(b"\x00" + record).digest()

@@ -197,7 +197,9 @@ class RuntimeNode:
             timestamp_us=self.client_service.next_timestamp_us,
             sleep=self._sleep,
             admitted=lambda: self.version_gate.admits(AUDIT_TICK),
+            counted=lambda outcome: self.metrics.audit_ticks.labels(outcome).inc(),
         )
+        self.metrics.audit_unsigned_records.set_function(lambda: self.state.trading.audit.unsigned)
         self.surveillance = LeaderSurveillance(
             settings=config.surveillance,
             driver=self.driver,

@@ -13,7 +13,10 @@ replicated ``clusterVersion`` admits it (``admitted``, :mod:`hive_runtime.node.v
 a replica of the release before never meets one.
 
 The decision is :meth:`~hive_runtime.audit.chain.AuditChain.idle_checkpoint_due`, the same rule
-the replicas apply; :class:`AuditSealer` is the glue the node runs.
+the replicas apply; :class:`AuditSealer` is the glue the node runs. Every check on the leader that
+finds a tick due is counted by outcome (``counted``, the node's ``hive_audit_ticks_total``):
+``proposed``, or ``held`` because ``clusterVersion`` does not admit ticks yet (a mixed-version
+cluster during an upgrade: the trail's tail stays unsigned until every member runs the release).
 """
 
 from __future__ import annotations
@@ -39,14 +42,17 @@ class AuditSealer:
         timestamp_us: Callable[[], int],
         sleep: Callable[[float], Awaitable[None]],
         admitted: Callable[[], bool] = lambda: True,
+        counted: Callable[[str], None] = lambda outcome: None,
     ) -> None:
         self._driver = driver
         self._admitted = admitted
+        self._counted = counted
         self._chain = chain  # read each time: a snapshot restore replaces the chain object
         self._timestamp_us = timestamp_us
         self._sleep = sleep
         self._in_flight = False
         self.ticks_proposed = 0
+        self.ticks_held = 0
 
     @property
     def in_flight(self) -> bool:
@@ -55,10 +61,14 @@ class AuditSealer:
 
     def propose_if_due(self) -> bool:
         """Propose one audit tick if this node leads and one is due; True if it did."""
-        if self._in_flight or not self._driver.is_leader or not self._admitted():
+        if self._in_flight or not self._driver.is_leader:
             return False
         now = self._timestamp_us()
         if not self._chain().idle_checkpoint_due(now):
+            return False
+        if not self._admitted():
+            self.ticks_held += 1
+            self._counted("held")
             return False
         try:
             self._driver.propose_with(audit_tick_entry(now), self._settled)
@@ -66,6 +76,7 @@ class AuditSealer:
             return False
         self._in_flight = True
         self.ticks_proposed += 1
+        self._counted("proposed")
         return True
 
     def _settled(self, outcome: bytes | None, error: BaseException | None) -> None:

@@ -87,6 +87,18 @@ class NodeMetrics:
             "Digest points not recorded because the background captures were all busy",
             registry=registry,
         )
+        self.audit_ticks = Counter(
+            "hive_audit_ticks",
+            "Leader checks that found an audit tick due, by outcome: proposed, or held (clusterVersion "
+            "does not admit audit ticks yet)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.audit_unsigned_records = Gauge(
+            "hive_audit_unsigned_records",
+            "Audit records of this replica's chain that no checkpoint covers yet",
+            registry=registry,
+        )
         self.client_requests = Counter(
             "hive_client_requests",
             "Client requests by kind and result",
