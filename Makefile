@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/hive tools install-helm --dest $(BIN)
 	@touch $(STAMP)
 
-# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd and lazyfs from our pinned Go
-# modules (testbed/k8s, testbed/etcd, testbed/lazyfs) into ~/.cache/hive/k8s/<version>/bin; skipped when current.
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, lazyfs and cert-manager's controller
+# (with its CRDs) from our pinned Go modules (testbed/k8s, testbed/etcd, testbed/lazyfs, testbed/certmanager)
+# into ~/.cache/hive/k8s/<version>/bin; skipped when current.
 k8s: $(STAMP)
 	$(BIN)/hive dev build
 

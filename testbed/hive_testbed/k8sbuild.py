@@ -11,6 +11,11 @@ from that go.mod, so it never drifts from the pinned release.
 The same cache holds ``lazyfs`` (``testbed/lazyfs``: a FUSE filesystem that keeps unsynced writes
 in memory and drops them on a simulated power cut, for the real-process durability tests). It has
 its own stamp (``lazyfs.json``) and inputs digest, so changing it never rebuilds Kubernetes.
+
+It also holds cert-manager's controller (``testbed/certmanager``: a small main over the published
+``github.com/cert-manager/cert-manager`` module, whose own ``cmd/controller`` module the Go proxy
+does not serve) and cert-manager's CRDs, copied from that module's ``deploy/crds`` in the module
+cache at build time (never committed). Stamp ``cert-manager.json``, its own inputs digest.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ KUBERNETES_VERSION = "v1.37.2"
 K8S_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
 ALL_BINARIES = (*K8S_BINARIES, "etcd")
 LAZYFS = "lazyfs"
+CERT_MANAGER = "cert-manager-controller"
+CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"
+CERT_MANAGER_VERSION = "v1.21.2"
+CERT_MANAGER_CRDS = "cert-manager-crds"  # directory next to the binaries
 MODULES = Path(__file__).resolve().parents[1]  # testbed/: holds the k8s/, etcd/, lazyfs/ Go modules
 _STAGING = re.compile(r"^\s*(k8s\.io/[\w.-]+)\s*=>\s*\./staging/src/\S+\s*$", re.M)
 
@@ -156,6 +165,32 @@ def lazyfs_is_built(version: str = KUBERNETES_VERSION) -> bool:
     )
 
 
+_CERT_MANAGER_LDFLAGS = f"-s -w -X {CERT_MANAGER_MODULE}/pkg/util.AppVersion={CERT_MANAGER_VERSION}"
+
+
+def cert_manager_inputs_digest() -> str:
+    """Changes whenever the certmanager module (go.mod, go.sum, any ``.go`` source) or its flags change."""
+    digest = hashlib.sha256(_CERT_MANAGER_LDFLAGS.encode())
+    module = MODULES / "certmanager"
+    for path in sorted([module / "go.mod", module / "go.sum", *module.glob("*.go")]):
+        if path.exists():
+            digest.update(f"{path.name}\0".encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def cert_manager_crds_dir(version: str = KUBERNETES_VERSION) -> Path:
+    """cert-manager's CRD manifests, as copied from its module at build time."""
+    return bin_dir(version) / CERT_MANAGER_CRDS
+
+
+def cert_manager_is_built(version: str = KUBERNETES_VERSION) -> bool:
+    return (
+        binary(CERT_MANAGER, version).exists()
+        and any(cert_manager_crds_dir(version).glob("*.yaml"))
+        and _stamp_current(bin_dir(version) / "cert-manager.json", cert_manager_inputs_digest())
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class BuildResult:
     built: bool
@@ -170,8 +205,8 @@ def _k8s_is_built(version: str) -> bool:
 
 
 def is_built(version: str = KUBERNETES_VERSION) -> bool:
-    """Every binary of the cache (Kubernetes, etcd, lazyfs) is there for the current inputs."""
-    return _k8s_is_built(version) and lazyfs_is_built(version)
+    """Every binary of the cache (Kubernetes, etcd, lazyfs, cert-manager) is there for the current inputs."""
+    return _k8s_is_built(version) and lazyfs_is_built(version) and cert_manager_is_built(version)
 
 
 def _run_go(args: list[str], *, cwd: Path, label: str, env: dict[str, str]) -> None:
@@ -198,12 +233,13 @@ def _run_go(args: list[str], *, cwd: Path, label: str, env: dict[str, str]) -> N
 def build(*, version: str = KUBERNETES_VERSION, force: bool = False) -> BuildResult:
     """Build the binaries into :func:`bin_dir` unless they are there for the same inputs.
 
-    Kubernetes + etcd and lazyfs are checked (and rebuilt) separately.
+    Kubernetes + etcd, lazyfs and cert-manager are checked (and rebuilt) separately.
     """
     out = bin_dir(version)
     k8s_stale = force or not _k8s_is_built(version)
     lazyfs_stale = force or not lazyfs_is_built(version)
-    if not k8s_stale and not lazyfs_stale:
+    cert_manager_stale = force or not cert_manager_is_built(version)
+    if not k8s_stale and not lazyfs_stale and not cert_manager_stale:
         return BuildResult(built=False, seconds=0.0, bin_dir=out)
     go = _go()
     out.mkdir(parents=True, exist_ok=True)
@@ -222,6 +258,8 @@ def build(*, version: str = KUBERNETES_VERSION, force: bool = False) -> BuildRes
         seconds = round(time.monotonic() - lazyfs_started, 1)
         (out / "lazyfs.json").write_text(json.dumps({"inputs": lazyfs_inputs_digest(), "seconds": seconds}))
         print(f"built lazyfs into {out} in {seconds:.0f} s", flush=True)
+    if cert_manager_stale:
+        _build_cert_manager(go, out=out, env=env)
     return BuildResult(built=True, seconds=time.monotonic() - started, bin_dir=out)
 
 
@@ -252,6 +290,45 @@ def _build_k8s(go: str, *, version: str, out: Path, env: dict[str, str]) -> None
     print(f"built {len(ALL_BINARIES)} binaries in {seconds:.0f} s", flush=True)
 
 
+def _build_cert_manager(go: str, *, out: Path, env: dict[str, str]) -> None:
+    started = time.monotonic()
+    print(f"building cert-manager {CERT_MANAGER_VERSION} (controller) into {out}", flush=True)
+    module = MODULES / "certmanager"
+    _run_go(
+        [go, "build", "-v", "-trimpath", "-ldflags", _CERT_MANAGER_LDFLAGS, "-o", str(out / CERT_MANAGER)],
+        cwd=module,
+        label="cert-manager",
+        env=env,
+    )
+    # The CRDs come from the same module version the binary was built from (go.mod pins it).
+    reply = subprocess.run(
+        [go, "mod", "download", "-json", f"{CERT_MANAGER_MODULE}@{CERT_MANAGER_VERSION}"],
+        cwd=module,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if reply.returncode != 0:
+        raise BuildError(f"go mod download {CERT_MANAGER_MODULE} failed: {reply.stdout}{reply.stderr}")
+    source = Path(json.loads(reply.stdout)["Dir"]) / "deploy" / "crds"
+    crds = sorted(source.glob("*.yaml"))
+    if not crds:
+        raise BuildError(f"no CRD manifests in {source}")
+    target = out / CERT_MANAGER_CRDS
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for path in crds:
+        (target / path.name).write_bytes(path.read_bytes())
+    seconds = round(time.monotonic() - started, 1)
+    (out / "cert-manager.json").write_text(
+        json.dumps(
+            {"inputs": cert_manager_inputs_digest(), "version": CERT_MANAGER_VERSION, "seconds": seconds}
+        )
+    )
+    print(f"built cert-manager into {out} in {seconds:.0f} s ({len(crds)} CRDs)", flush=True)
+
+
 def kubernetes_gomod(version: str = KUBERNETES_VERSION) -> str:
     """The go.mod of ``k8s.io/kubernetes@version`` from the Go module proxy (or the module cache)."""
     reply = subprocess.run(
@@ -273,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if not result.built:
-        print(f"Kubernetes {KUBERNETES_VERSION} binaries and lazyfs are up to date in {result.bin_dir}")
+        print(f"Kubernetes {KUBERNETES_VERSION}, lazyfs and cert-manager are up to date in {result.bin_dir}")
     return 0
 
 
