@@ -99,9 +99,18 @@ func run(ctx context.Context, opts options) error {
 		return err
 	}
 	if opts.leaderElect {
-		if err := awaitLeadership(ctx, factory, opts.leaderElectionNamespace); err != nil {
+		released, err := awaitLeadership(ctx, factory, opts.leaderElectionNamespace)
+		if err != nil {
 			return err
 		}
+		// On shutdown the elector gives the Lease up (ReleaseOnCancel); wait for that before exiting
+		// so a successor need not wait for the Lease to expire.
+		defer func() {
+			select {
+			case <-released:
+			case <-time.After(5 * time.Second):
+			}
+		}()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -138,21 +147,22 @@ func run(ctx context.Context, opts options) error {
 }
 
 // awaitLeadership blocks until this process holds the Lease (or ctx ends); losing it later ends the
-// process, as upstream does, so two controllers never issue for the same Certificate at once.
-func awaitLeadership(ctx context.Context, factory *controller.ContextFactory, namespace string) error {
+// process, as upstream does, so two controllers never issue for the same Certificate at once. The
+// returned channel is closed once the elector has stopped (after releasing the Lease when ctx ends).
+func awaitLeadership(ctx context.Context, factory *controller.ContextFactory, namespace string) (<-chan struct{}, error) {
 	le, err := factory.Build("leader-election")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	host, err := os.Hostname()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, namespace, "cert-manager-controller",
 		le.Client.CoreV1(), le.Client.CoordinationV1(),
 		resourcelock.ResourceLockConfig{Identity: fmt.Sprintf("%s-%d", host, os.Getpid()), EventRecorder: le.Recorder})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	elected := make(chan struct{})
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
@@ -169,12 +179,16 @@ func awaitLeadership(ctx context.Context, factory *controller.ContextFactory, na
 		},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	go elector.Run(ctx)
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		elector.Run(ctx)
+	}()
 	select {
 	case <-elected:
 	case <-ctx.Done():
 	}
-	return nil
+	return released, nil
 }

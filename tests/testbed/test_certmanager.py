@@ -73,6 +73,8 @@ def cert_manager(
     finally:
         code = manager.stop()
     assert code == 0, f"cert-manager did not stop cleanly ({code}):\n{manager.log_tail()}"
+    lease = session_kubectl.json("get", "lease", "cert-manager-controller", "-n", LEASE_NAMESPACE)
+    assert not lease["spec"].get("holderIdentity"), "cert-manager did not release its Lease on SIGTERM"
 
 
 def _hive_cluster(kubectl: Kubectl, namespace: str) -> HiveCluster:
