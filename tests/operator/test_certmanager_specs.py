@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -206,6 +207,7 @@ def test_a_well_formed_secret_is_ready(leaves: list[ExpectedCertificate]) -> Non
         state = read_certificate_secret(_secret(ca, leaf), leaf, now=NOW + timedelta(days=1))
         assert state.ready, state.message
         assert state.serial_hex and state.not_after is not None
+        assert state.ca_fingerprint == hashlib.sha256(ca.certificate_pem).hexdigest()
         # an Identity alone checks the URI SAN but not the DNS names
         assert read_certificate_secret(_secret(ca, leaf, dns_names=()), leaf.identity).ready
 

@@ -169,6 +169,7 @@ def test_cert_manager_issues_the_builders_certificates_and_the_runtime_accepts_t
         stdin=yaml.safe_dump_all(objects),
     )
     files: dict[str, dict[str, bytes]] = {}
+    fingerprints: dict[str, str | None] = {}
     for leaf in leaves:
         certificate = certmanager.wait_ready(
             kubectl, "certificate", leaf.name, namespace=namespace, manager=cert_manager
@@ -177,6 +178,7 @@ def test_cert_manager_issues_the_builders_certificates_and_the_runtime_accepts_t
         secret = kubectl.json("get", "secret", leaf.name, "-n", namespace)
         state = read_certificate_secret(secret, leaf, now=datetime.now(UTC))
         assert state.ready, state.message
+        fingerprints[leaf.name] = state.ca_fingerprint
         assert secret["metadata"]["labels"]["hive.dev/cluster"] == "alpha"  # from secretTemplate
         files[leaf.name] = _decoded(secret)
         assert set(files[leaf.name]) == {"tls.crt", "tls.key", "ca.crt"}
@@ -191,6 +193,8 @@ def test_cert_manager_issues_the_builders_certificates_and_the_runtime_accepts_t
         )
         for name, data in files.items()
     }
+    # what each runtime would report as its caBundleFingerprint is what the read-back computed
+    assert {name: m.ca_fingerprint for name, m in material.items()} == fingerprints
     members = lambda: ("alpha-0", "alpha-1", "alpha-2")  # noqa: E731
     peer_port = AccessPolicy(namespace, "alpha", frozenset({Role.PEER}), names=members)
     # pod 1 dials pod 0's peer port: each side admits the other from its URI SAN alone

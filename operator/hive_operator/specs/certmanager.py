@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,7 +46,7 @@ MIN_RENEW_BEFORE = timedelta(minutes=5)
 REVISION_HISTORY_LIMIT = 2
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ExpectedCertificate:
     """One leaf the cluster needs from cert-manager: the Certificate (and Secret) name and contents."""
 
@@ -56,7 +57,7 @@ class ExpectedCertificate:
     usages: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SecretState:
     """What a Secret written by cert-manager holds, judged for use by a Hive pod or the operator."""
 
@@ -64,6 +65,8 @@ class SecretState:
     message: str
     serial_hex: str | None = None
     not_after: datetime | None = None
+    # SHA-256 of ca.crt as stored: what a pod that loaded this Secret reports as caBundleFingerprint
+    ca_fingerprint: str | None = None
 
 
 def go_duration(value: str | timedelta) -> str:
@@ -208,7 +211,8 @@ def read_certificate_secret(
     except ValueError as error:
         return SecretState(False, f"the Secret does not parse: {error}")
     leaf = chain[0]
-    state = SecretState(False, "", format(leaf.serial_number, "x"), leaf.not_valid_after_utc)
+    fingerprint = hashlib.sha256(data["ca.crt"]).hexdigest()
+    state = SecretState(False, "", format(leaf.serial_number, "x"), leaf.not_valid_after_utc, fingerprint)
     try:
         found = identity_from_certificate(leaf)
     except IdentityError as error:
@@ -230,11 +234,11 @@ def read_certificate_secret(
         return _with(
             state, f"tls.crt is not valid now (valid {leaf.not_valid_before_utc} to {state.not_after})"
         )
-    return SecretState(True, "", state.serial_hex, state.not_after)
+    return dataclasses.replace(state, ready=True)
 
 
 def _with(state: SecretState, message: str) -> SecretState:
-    return SecretState(False, message, state.serial_hex, state.not_after)
+    return dataclasses.replace(state, ready=False, message=message)
 
 
 def _decode(secret: Mapping[str, Any], key: str) -> bytes | None:
