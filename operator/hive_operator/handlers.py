@@ -32,7 +32,7 @@ from hive_operator.specs.meta import CLUSTER_LABEL
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 FINALIZER = "hive.dev/operator"
 PLURAL = "hiveclusters"
-WATCHED_CHILDREN = (*CREATION_ORDER, "Pod")  # a pod's change refreshes status at once
+WATCHED_CHILDREN = CREATION_ORDER  # pods included: a pod's change refreshes status at once
 
 
 @dataclass

@@ -3,7 +3,7 @@
 A deleted Service, an edited ConfigMap label or a pod that died must be acted on within moments,
 not at the next timer tick, so the kopf glue (:mod:`hive_operator.handlers`) watches every kind a
 HiveCluster owns, filtered by the ``hive.dev/cluster`` label, and pokes the owning cluster here.
-One change makes a burst of watch events (the object, its dependants, the StatefulSet's status),
+One change makes a burst of watch events (the object, its dependants, a pod's status),
 so pokes are coalesced: a poke while one is already pending for the same cluster does nothing; a
 poke while a reconcile runs schedules exactly one more after it, so a change made during a
 reconcile is never missed. The reconcile itself is idempotent (zero writes when nothing differs),

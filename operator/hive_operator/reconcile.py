@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from hive_operator.api import HiveCluster, HiveClusterStatus
 from hive_operator.api.placement import RetentionPolicy
@@ -78,16 +79,13 @@ class Reconciler:
         return self._locks.setdefault((namespace, name), asyncio.Lock())
 
     async def _members(
-        self, cluster: HiveCluster, objects: dict[tuple[str, str], dict[str, object]]
+        self, cluster: HiveCluster, objects: dict[tuple[str, str], dict[str, Any]]
     ) -> Collected:
         names = names_of(cluster)
         secret = objects.get(("Secret", names.operator_tls_secret))
-        pods = await self.api.get(
-            resource("Pod").path(names.namespace),
-            params={"labelSelector": ",".join(f"{k}={v}" for k, v in selector_labels(cluster).items())},
-        )
+        pods = [obj for (kind, _), obj in sorted(objects.items(), key=lambda item: item[0]) if kind == "Pod"]
         targets, missing = [], {}
-        for pod in pods.get("items", []):
+        for pod in pods:
             name, address = pod["metadata"]["name"], pod.get("status", {}).get("podIP")
             if pod["metadata"].get("deletionTimestamp"):
                 missing[name] = "Terminating"
@@ -146,10 +144,10 @@ class Reconciler:
         return Outcome(plan=decided, writes=writes, unreachable=members.unreachable)
 
     async def delete(self, namespace: str, name: str) -> Writes:
-        """The cluster is being deleted: claims follow ``spec.storage.retentionPolicy`` (the
-        StatefulSet's claim retention policy says the same, so the controller agrees); every
-        other child goes with its owner through garbage collection. HiveBackups are not children
-        of the cluster and are never deleted here."""
+        """The cluster is being deleted: claims follow ``spec.storage.retentionPolicy`` (retained
+        claims have no owner, so garbage collection leaves them; deleted ones are deleted here
+        and are owned too); every other child goes with its owner through garbage collection.
+        HiveBackups are not children of the cluster and are never deleted here."""
         writes: Writes = Counter()
         body_cluster = await read_cluster(self.api, namespace, name)
         if body_cluster is None:

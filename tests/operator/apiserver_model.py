@@ -54,19 +54,34 @@ def server_defaults(obj: dict[str, Any], serial: int) -> dict[str, Any]:
         spec.setdefault("sessionAffinity", "None")
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("internalTrafficPolicy", "Cluster")
-    elif kind == "StatefulSet":
+    elif kind == "Pod":
         spec = result["spec"]
-        spec.setdefault("revisionHistoryLimit", 10)
-        spec.setdefault("minReadySeconds", 0)
-        _default_pod_spec(spec["template"]["spec"])
-        for claim in spec.get("volumeClaimTemplates", []):
-            claim["spec"].setdefault("volumeMode", "Filesystem")
-            claim["status"] = {"phase": "Pending"}
-        result["status"] = {
-            "replicas": spec["replicas"],
-            "availableReplicas": 0,
-            "currentRevision": "alpha-1",
-        }
+        _default_pod_spec(spec)
+        # Admission adds tolerations to every pod (DefaultTolerationSeconds) and the scheduler a
+        # node: a planner comparing pod specs field by field would see a difference forever.
+        spec["tolerations"] = [
+            *spec.get("tolerations", []),
+            {
+                "key": "node.kubernetes.io/not-ready",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+            {
+                "key": "node.kubernetes.io/unreachable",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+        ]
+        spec["nodeName"] = "node-1"
+        result["status"] = {"phase": "Running", "podIP": "10.0.0.9"}
+    elif kind == "PersistentVolumeClaim":
+        spec = result["spec"]
+        spec.setdefault("volumeMode", "Filesystem")
+        spec.setdefault("storageClassName", "standard")
+        spec["volumeName"] = f"pvc-{serial}"
+        result["status"] = {"phase": "Bound"}
     elif kind == "PodDisruptionBudget":
         result["status"] = {
             "currentHealthy": 0,
@@ -95,6 +110,13 @@ class ApiServerModel:
                 key = (obj["kind"], obj["metadata"]["name"])
                 assert key not in self.objects, f"create of an existing {key}"
                 self.objects[key] = server_defaults(obj, self.serial)
+            elif isinstance(action, Update) and action.object["kind"] == "Pod":
+                # Only a pod's labels and annotations change in place (a merge patch).
+                obj = dict(action.object)
+                assert "spec" not in obj, "a pod's spec cannot be updated"
+                meta = self.objects[("Pod", obj["metadata"]["name"])]["metadata"]
+                for part in ("labels", "annotations"):
+                    meta.setdefault(part, {}).update(obj["metadata"].get(part) or {})
             elif isinstance(action, Update):
                 obj = dict(action.object)
                 key = (obj["kind"], obj["metadata"]["name"])

@@ -54,15 +54,14 @@ def _conditions(result: Plan) -> dict[str, Any]:
 
 
 def _healthy_reports(api: ApiServerModel, **overrides: Any) -> dict[str, MemberReport]:
-    secret = api.objects[("Secret", "alpha-peer-tls")]["data"]
-    bundle = base64.b64decode(secret["ca.crt"])
-
     replicas = api.cluster.spec.replicas
     cpus = api.cluster.spec.resources.cpu
     reports = {}
     for k in range(replicas):
         pod = f"alpha-{k}"
-        certificate = x509.load_pem_x509_certificate(base64.b64decode(secret[f"{pod}.crt"]))
+        secret = api.objects[("Secret", f"{pod}-tls")]["data"]
+        bundle = base64.b64decode(secret["ca.crt"])
+        certificate = x509.load_pem_x509_certificate(base64.b64decode(secret["tls.crt"]))
         values: dict[str, Any] = {
             "pod": pod,
             "node_id": k + 1,
@@ -91,7 +90,8 @@ def test_a_new_cluster_is_created_in_order(minimal: ApiServerModel) -> None:
     creates = [a.object for a in result.actions if isinstance(a, Create)]
     order = [CREATION_ORDER.index(o["kind"]) for o in creates]
     assert order == sorted(order)
-    assert creates[0]["kind"] == "ServiceAccount" and creates[-1]["kind"] == "StatefulSet"
+    assert creates[0]["kind"] == "ServiceAccount" and creates[-1]["kind"] == "Pod"
+    assert [o["metadata"]["name"] for o in creates if o["kind"] == "Pod"] == ["alpha-0", "alpha-1", "alpha-2"]
     reasons = [a.reason for a in result.actions if isinstance(a, Event)]
     assert reasons.count("Created") == len(creates)
     assert "CACreated" in reasons and reasons.count("CertificateIssued") == 4
@@ -134,17 +134,27 @@ def test_owned_field_comparison_has_teeth(minimal: ApiServerModel, monkeypatch: 
 
 def test_drift_is_restored_and_foreign_additions_are_left_alone(minimal: ApiServerModel) -> None:
     _converge(minimal)
-    statefulset = minimal.objects[("StatefulSet", "alpha")]
-    statefulset["spec"]["template"]["spec"]["containers"][0]["image"] = "evil:latest"
-    statefulset["metadata"]["labels"]["other.io/team"] = "x"
+    service = minimal.objects[("Service", "alpha")]
+    service["spec"]["ports"][0]["port"] = 1
+    service["metadata"]["labels"]["other.io/team"] = "x"
+    pod = minimal.objects[("Pod", "alpha-1")]
+    pod["metadata"]["labels"]["app.kubernetes.io/instance"] = "other"
+    pod["metadata"]["labels"]["other.io/team"] = "x"
     del minimal.objects[("Service", "alpha-peers")]
     result = _plan(minimal)
-    updates = [a for a in result.actions if isinstance(a, Update)]
-    assert [u.fields for u in updates] == [("spec.template.spec.containers[0].image",)]
+    updates = {u.object["metadata"]["name"]: u.fields for u in result.actions if isinstance(u, Update)}
+    assert updates == {
+        "alpha": ("spec.ports[0].port",),
+        "alpha-1": ("metadata.labels.app.kubernetes.io/instance",),
+    }
+    assert "spec" not in next(
+        u.object for u in result.actions if isinstance(u, Update) and u.object["kind"] == "Pod"
+    )
     assert [a.object["metadata"]["name"] for a in result.actions if isinstance(a, Create)] == ["alpha-peers"]
     minimal.apply(result)
     assert _plan(minimal).actions == ()
-    assert minimal.objects[("StatefulSet", "alpha")]["metadata"]["labels"]["other.io/team"] == "x"
+    assert minimal.objects[("Service", "alpha")]["metadata"]["labels"]["other.io/team"] == "x"
+    assert minimal.objects[("Pod", "alpha-1")]["metadata"]["labels"]["other.io/team"] == "x"
 
 
 def test_a_removed_option_deletes_its_object_and_a_dropped_field_is_noticed() -> None:
@@ -152,13 +162,18 @@ def test_a_removed_option_deletes_its_object_and_a_dropped_field_is_noticed() ->
     _converge(api)
     _respec(api, scheduling={"zoneSpread": False})
     result = _plan(api)
-    deletes = {(a.kind, a.name) for a in result.actions if isinstance(a, Delete)}
+    deletes = {(a.kind, a.name) for a in result.actions if isinstance(a, Delete) and a.kind != "Pod"}
     assert deletes == {("ServiceMonitor", "alpha"), ("PrometheusRule", "alpha")}
-    [update] = [a for a in result.actions if isinstance(a, Update)]
-    assert update.object["kind"] == "StatefulSet"
-    assert update.fields == ("metadata.annotations.hive.dev/applied-hash",)  # topology spread dropped
-    assert "topologySpreadConstraints" not in update.object["spec"]["template"]["spec"]
+    # Topology spread dropped: a field we stopped setting changes the pods' hash, so the pods
+    # (no member reports: none serving) are replaced, all at once.
+    replaced = sorted(a.name for a in result.actions if isinstance(a, Delete) and a.kind == "Pod")
+    assert replaced == ["alpha-0", "alpha-1", "alpha-2"]
+    assert not [a for a in result.actions if isinstance(a, Update)]
     api.apply(result)
+    recreated = _plan(api)
+    pods = [a.object for a in recreated.actions if isinstance(a, Create) and a.object["kind"] == "Pod"]
+    assert len(pods) == 3 and all("topologySpreadConstraints" not in p["spec"] for p in pods)
+    api.apply(recreated)
     assert _plan(api).actions == ()
 
 
@@ -175,7 +190,7 @@ def test_paused_plans_no_changes(minimal: ApiServerModel) -> None:
     _respec(minimal, paused=False, resources={"cpu": 8})
     resumed = _plan(minimal)
     assert "Resumed" in [a.reason for a in resumed.actions if isinstance(a, Event)]
-    assert any(isinstance(a, Update) and a.object["kind"] == "StatefulSet" for a in resumed.actions)
+    assert any(isinstance(a, Delete) and a.kind == "Pod" for a in resumed.actions)
 
 
 def test_a_new_paused_cluster_makes_no_keys(minimal: ApiServerModel, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -232,12 +247,16 @@ def test_an_immutable_change_is_refused_not_attempted(minimal: ApiServerModel) -
     _converge(minimal)
     _respec(minimal, storage={"size": "40Gi"})
     result = _plan(minimal)
+    assert not [a for a in result.actions if isinstance(a, Create | Delete)]
     for action in result.actions:
-        if isinstance(action, Update):
-            claim = action.object["spec"]["volumeClaimTemplates"][0]
-            assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
+        if isinstance(action, Update):  # the hash annotation follows; the claim's spec does not
+            assert action.object["spec"]["resources"]["requests"]["storage"] == "20Gi"
     degraded = _conditions(result)["Degraded"]
-    assert degraded.status == "True" and "spec.volumeClaimTemplates" in degraded.message
+    assert degraded.status == "True"
+    assert (
+        "PersistentVolumeClaim data-alpha-0: spec.resources.requests.storage cannot change"
+        in degraded.message
+    )
     minimal.apply(result)
     assert _plan(minimal).actions == ()
 
@@ -247,7 +266,10 @@ def test_leaf_rotation_rewrites_only_the_secrets(minimal: ApiServerModel) -> Non
     later = NOW + timedelta(days=61)  # past two thirds of the default 90-day leaves
     result = _plan(minimal, now=later)
     updated = {a.object["metadata"]["name"] for a in result.actions if isinstance(a, Update)}
-    assert updated == {"alpha-peer-tls", "alpha-operator-tls"}, "a rotation never touches the pods"
+    assert updated == {"alpha-0-tls", "alpha-1-tls", "alpha-2-tls", "alpha-operator-tls"}, (
+        "a rotation never touches the pods"
+    )
+    assert not [a for a in result.actions if isinstance(a, Create | Delete)]
     assert [
         a.reason for a in result.actions if isinstance(a, Event) and a.reason.startswith("Certificate")
     ] == ["CertificateRotated"] * 4
@@ -343,8 +365,8 @@ def _perturb(api: ApiServerModel, data: st.DataObject) -> None:
         obj["metadata"]["labels"]["app.kubernetes.io/version"] = "0.0.1"
     elif choice == "foreign":
         obj["metadata"]["labels"]["other.io/owner"] = "someone"
-    elif choice == "image" and key[0] == "StatefulSet":
-        obj["spec"]["template"]["spec"]["containers"][0]["image"] = "x:1"
+    elif choice == "image" and key[0] == "Pod":
+        obj["spec"]["containers"][0]["image"] = "x:1"
     elif choice == "data" and "data" in obj:
         obj["data"]["stray"] = base64.b64encode(b"x").decode()
 
@@ -361,13 +383,26 @@ def test_applying_a_plan_leaves_nothing_to_do(
     api = ApiServerModel(parse(cluster_manifest(**first)))
     for spec in (first, second):
         _respec(api, **spec)
-        result = _plan(api)
-        api.apply(result)
-        after = _plan(api)
-        assert after.actions == (), f"not idempotent: {after.actions}"
+        _settle(api)
         _perturb(api, data)
         result = _plan(api)
         if spec["paused"]:
             assert not [a for a in result.actions if isinstance(a, Create | Update | Delete)]
         api.apply(result)
-        assert _plan(api).actions == ()
+        _settle(api)
+
+
+def _settle(api: ApiServerModel) -> None:
+    """Two plans at most: a replaced pod is deleted by one and created by the next."""
+    for _ in range(2):
+        result = _plan(api)
+        if not result.actions:
+            return
+        created = {
+            (a.object["kind"], a.object["metadata"]["name"]) for a in result.actions if isinstance(a, Create)
+        }
+        deleted = {(a.kind, a.name) for a in result.actions if isinstance(a, Delete)}
+        assert not created & deleted, "an object is never deleted and created in one plan"
+        api.apply(result)
+    after = _plan(api)
+    assert after.actions == (), f"not idempotent: {after.actions}"

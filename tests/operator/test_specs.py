@@ -38,8 +38,8 @@ def _by_kind(objects: list[dict[str, Any]], kind: str, name: str | None = None) 
     return matches[0]
 
 
-def _pod_spec(objects: list[dict[str, Any]]) -> dict[str, Any]:
-    return _by_kind(objects, "StatefulSet")["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+def _pod_spec(objects: list[dict[str, Any]], ordinal: int = 0) -> dict[str, Any]:
+    return _by_kind(objects, "Pod", f"alpha-{ordinal}")["spec"]  # type: ignore[no-any-return]
 
 
 def test_versions_cover_1_30_to_the_newest() -> None:
@@ -56,12 +56,10 @@ def test_every_object_validates_against_the_kubernetes_schema(cluster: HiveClust
 
 
 def test_the_schema_check_has_teeth(cluster: HiveCluster) -> None:
-    statefulset = _by_kind(build(cluster), "StatefulSet")
-    statefulset["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystm"] = (
-        True
-    )
+    pod = _by_kind(build(cluster), "Pod", "alpha-0")
+    pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystm"] = True
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(statefulset, VERSIONS[0], strict=True)
+        kubernetes_validate.validate(pod, VERSIONS[0], strict=True)
 
 
 def test_every_object_is_labelled_and_owned(cluster: HiveCluster) -> None:
@@ -70,9 +68,18 @@ def test_every_object_is_labelled_and_owned(cluster: HiveCluster) -> None:
         assert meta["namespace"] == "prod"
         labels = meta["labels"]
         assert labels[CLUSTER_LABEL] == "alpha"
-        for key in ("name", "instance", "component", "part-of", "managed-by", "version"):
+        for key in ("name", "instance", "component", "part-of", "managed-by"):
             assert labels[f"app.kubernetes.io/{key}"], key
-        assert labels["app.kubernetes.io/version"] == "1.2.3"
+        if obj["kind"] == "PersistentVolumeClaim":
+            # A claim is never replaced: no version label. Retained claims have no owner at all
+            # (garbage collection must not reach them) and name their cluster by uid instead.
+            assert "app.kubernetes.io/version" not in labels
+            if cluster.spec.storage.retention_policy.value == "Retain":
+                assert "ownerReferences" not in meta
+                assert meta["annotations"] == {"hive.dev/claim-of": "0f7d7a43-1a7e-4c1e-9d57-3d3b0d9c1a11"}
+                continue
+        else:
+            assert labels["app.kubernetes.io/version"] == "1.2.3"
         [owner] = meta["ownerReferences"]
         assert owner == {
             "apiVersion": "hive.dev/v1alpha1",
@@ -90,15 +97,19 @@ def test_the_expected_objects_exist(cluster: HiveCluster) -> None:
         ("ConfigMap", "alpha-config"),
         ("NetworkPolicy", "alpha"),
         ("PodDisruptionBudget", "alpha"),
-        ("Secret", "alpha-audit"),
         ("Secret", "alpha-ca"),
         ("Secret", "alpha-operator-tls"),
-        ("Secret", "alpha-peer-tls"),
         ("Service", "alpha"),
         ("Service", "alpha-peers"),
         ("ServiceAccount", "alpha-runtime"),
-        ("StatefulSet", "alpha"),
     ]
+    for k in range(cluster.spec.replicas):
+        expected += [
+            ("Pod", f"alpha-{k}"),
+            ("PersistentVolumeClaim", f"data-alpha-{k}"),
+            ("Secret", f"alpha-{k}-tls"),
+            ("Secret", f"alpha-{k}-audit"),
+        ]
     if cluster.spec.monitoring.service_monitor:
         expected += [("PrometheusRule", "alpha"), ("ServiceMonitor", "alpha")]
     assert kinds == sorted(expected)
@@ -131,18 +142,30 @@ def test_pods_are_locked_down(cluster: HiveCluster) -> None:
 
 
 def test_secrets_reach_pods_as_files_only(cluster: HiveCluster) -> None:
-    pod = _pod_spec(build(cluster))
-    for container in pod["containers"]:
-        assert "envFrom" not in container
-        for variable in container["env"]:
-            assert set(variable) == {"name", "valueFrom"}
-            assert set(variable["valueFrom"]) == {"fieldRef"}, "no secretKeyRef or configMapKeyRef"
-        assert {v["name"] for v in container["env"]} == {"POD_NAME", "POD_IP"}
-    secret_volumes = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
-    assert {"alpha-peer-tls", "alpha-audit"} <= secret_volumes
-    assert "alpha-ca" not in secret_volumes and "alpha-operator-tls" not in secret_volumes
-    for mount in cluster.spec.secrets:
-        assert mount.name in secret_volumes
+    objects = build(cluster)
+    for ordinal in range(cluster.spec.replicas):
+        pod = _pod_spec(objects, ordinal)
+        for container in pod["containers"]:
+            assert "envFrom" not in container
+            for variable in container["env"]:
+                assert set(variable) == {"name", "valueFrom"}
+                assert set(variable["valueFrom"]) == {"fieldRef"}, "no secretKeyRef or configMapKeyRef"
+            assert {v["name"] for v in container["env"]} == {"POD_NAME", "POD_IP"}
+        secret_volumes = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        own = {f"alpha-{ordinal}-tls", f"alpha-{ordinal}-audit"}
+        assert own <= secret_volumes
+        # Its own key only: no other replica's certificate or audit key, no CA key, no operator key.
+        others = {
+            f"alpha-{k}-{kind}"
+            for k in range(cluster.spec.replicas)
+            if k != ordinal
+            for kind in ("tls", "audit")
+        }
+        assert not secret_volumes & (others | {"alpha-ca", "alpha-operator-tls"})
+        for mount in cluster.spec.secrets:
+            assert mount.name in secret_volumes
+        [config] = [v["configMap"] for v in pod["volumes"] if "configMap" in v]
+        assert config["items"] == [{"key": f"alpha-{ordinal}.yaml", "path": "runtime.yaml"}]
 
 
 def test_probes_use_the_probe_port_and_the_grace_period_covers_a_handover(cluster: HiveCluster) -> None:
@@ -159,25 +182,26 @@ def test_probes_use_the_probe_port_and_the_grace_period_covers_a_handover(cluste
 
 def test_the_runtime_binds_its_pod_ip_and_reads_its_own_config(cluster: HiveCluster) -> None:
     [container] = _pod_spec(build(cluster))["containers"]
-    assert "--config=/etc/hive/config/$(POD_NAME).yaml" in container["args"]
+    assert "--config=/etc/hive/config/runtime.yaml" in container["args"]
     for name, port in PORTS.items():
         assert f"--set=listen.{name}=$(POD_IP):{port}" in container["args"]
 
 
-def test_statefulset_shape(cluster: HiveCluster) -> None:
-    spec = _by_kind(build(cluster), "StatefulSet")["spec"]
-    assert spec["replicas"] == cluster.spec.replicas
-    assert spec["podManagementPolicy"] == "Parallel"
-    assert spec["updateStrategy"] == {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}
-    assert spec["serviceName"] == "alpha-peers"
-    [claim] = spec["volumeClaimTemplates"]
-    assert claim["spec"]["resources"]["requests"]["storage"] == cluster.spec.storage.size
-    assert (
-        spec["persistentVolumeClaimRetentionPolicy"]["whenDeleted"]
-        == cluster.spec.storage.retention_policy.value
-    )
-    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
-    assert "app.kubernetes.io/version" not in spec["selector"]["matchLabels"]
+def test_pods_and_claims_shape(cluster: HiveCluster) -> None:
+    objects = build(cluster)
+    selector = _by_kind(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]
+    assert "app.kubernetes.io/version" not in selector
+    for k in range(cluster.spec.replicas):
+        pod = _by_kind(objects, "Pod", f"alpha-{k}")
+        assert pod["spec"]["hostname"] == f"alpha-{k}" and pod["spec"]["subdomain"] == "alpha-peers"
+        assert selector.items() <= pod["metadata"]["labels"].items()
+        assert pod["metadata"]["labels"]["hive.dev/pod"] == f"alpha-{k}"
+        assert len(pod["metadata"]["annotations"]["hive.dev/config-digest"]) == 16
+        [data] = [v for v in pod["spec"]["volumes"] if v["name"] == "data"]
+        assert data["persistentVolumeClaim"] == {"claimName": f"data-alpha-{k}"}
+        claim = _by_kind(objects, "PersistentVolumeClaim", f"data-alpha-{k}")
+        assert claim["spec"]["resources"]["requests"]["storage"] == cluster.spec.storage.size
+        assert not selector.items() <= claim["metadata"]["labels"].items(), "claims are not pods"
 
 
 def test_services_pdb_and_network_policy(cluster: HiveCluster) -> None:
@@ -228,8 +252,8 @@ def test_placement_options_reach_the_pod() -> None:
     ]
     assert "preferredDuringSchedulingIgnoredDuringExecution" in full["affinity"]["podAntiAffinity"]
     assert full["topologySpreadConstraints"][0]["topologyKey"] == "topology.kubernetes.io/zone"
-    statefulset = _by_kind(build(parse(cluster_manifest(**FULL_SPEC))), "StatefulSet")
-    annotations = statefulset["spec"]["template"]["metadata"]["annotations"]
+    pod = _by_kind(build(parse(cluster_manifest(**FULL_SPEC))), "Pod", "alpha-0")
+    annotations = {k: v for k, v in pod["metadata"]["annotations"].items() if k != "hive.dev/config-digest"}
     assert annotations == {
         "cpu-quota.crio.io": "disable",
         "cpu-load-balancing.crio.io": "disable",
@@ -246,10 +270,10 @@ def test_each_pod_config_is_a_valid_runtime_config(cluster: HiveCluster) -> None
     data = _by_kind(objects, "ConfigMap")["data"]
     pod = _pod_spec(objects)
     mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
-    peer_tls = _by_kind(objects, "Secret", "alpha-peer-tls")["data"]
-    audit = _by_kind(objects, "Secret", "alpha-audit")["data"]
     assert sorted(data) == [f"alpha-{k}.yaml" for k in range(cluster.spec.replicas)]
     for ordinal in range(cluster.spec.replicas):
+        peer_tls = _by_kind(objects, "Secret", f"alpha-{ordinal}-tls")["data"]
+        audit = _by_kind(objects, "Secret", f"alpha-{ordinal}-audit")["data"]
         config = validate_config(yaml.safe_load(data[f"alpha-{ordinal}.yaml"]))
         assert config.node_id == ordinal + 1 and config.member_name == f"alpha-{ordinal}"
         assert config.initial_voters == frozenset(range(1, cluster.spec.replicas + 1))
@@ -305,7 +329,7 @@ def test_secrets_read_back_to_the_same_material(cluster: HiveCluster) -> None:
     audit = read_audit_keys(cluster, observed)
     assert set(audit) == {names_of(cluster).pod(k) for k in range(cluster.spec.replicas)}
     for pod, private in audit.items():
-        public = base64.b64decode(observed["alpha-audit"]["data"][f"{pod}.pub"])
+        public = base64.b64decode(observed[f"{pod}-audit"]["data"]["audit.pub"])
         assert public == audit_public_key(private)
     assert audit == keys
 

@@ -300,12 +300,11 @@ def test_apply_to_ready_with_every_object_and_pod_field(
         ("service", CLUSTER),
         ("configmap", f"{CLUSTER}-config"),
         ("secret", f"{CLUSTER}-ca"),
-        ("secret", f"{CLUSTER}-peer-tls"),
         ("secret", f"{CLUSTER}-operator-tls"),
-        ("secret", f"{CLUSTER}-audit"),
         ("poddisruptionbudget", CLUSTER),
         ("networkpolicy", CLUSTER),
-        ("statefulset", CLUSTER),
+        *[(kind, f"{CLUSTER}-{k}") for k in range(3) for kind in ("pod",)],
+        *[("secret", f"{CLUSTER}-{k}-{part}") for k in range(3) for part in ("tls", "audit")],
     ]:
         obj = kubectl.json("get", kind, name, "-n", ns, "--show-managed-fields")
         refs = obj["metadata"]["ownerReferences"]
@@ -316,10 +315,29 @@ def test_apply_to_ready_with_every_object_and_pod_field(
         assert "hive-operator" in managers, f"{kind}/{name} applied by the hive-operator field manager"
     assert kubectl.json("get", "service", f"{CLUSTER}-peers", "-n", ns)["spec"]["publishNotReadyAddresses"]
     assert kubectl.json("get", "pdb", CLUSTER, "-n", ns)["spec"]["maxUnavailable"] == 1
+    # The disruption controller finds the pods' controller (the HiveCluster) and its scale.
+    wait_for(
+        lambda: (
+            kubectl.json("get", "pdb", CLUSTER, "-n", ns).get("status", {}).get("expectedPods") == 3
+            and kubectl.json("get", "pdb", CLUSTER, "-n", ns)["status"].get("disruptionsAllowed") == 1
+        ),
+        seconds=60,
+        what="the PodDisruptionBudget counting 3 pods and allowing 1 disruption",
+    )
+    # Retained data claims have no owner (garbage collection cannot take them) and name their
+    # cluster by uid.
+    for k in range(3):
+        claim = kubectl.json("get", "pvc", f"data-{CLUSTER}-{k}", "-n", ns)
+        assert "ownerReferences" not in claim["metadata"]
+        assert claim["metadata"]["annotations"]["hive.dev/claim-of"] == ready["metadata"]["uid"]
+        assert claim["status"]["phase"] == "Bound"
 
     pods = _pods(kubectl, ns)
     assert len({p["spec"]["nodeName"] for p in pods.values()}) == 3
-    for pod in pods.values():
+    for name, pod in pods.items():
+        # Each pod mounts its own certificate key and audit key, and nobody else's.
+        secrets = {v["secret"]["secretName"] for v in pod["spec"]["volumes"] if "secret" in v}
+        assert secrets == {f"{name}-tls", f"{name}-audit", "fix-credentials"}, secrets
         spec = pod["spec"]
         assert pod["status"]["qosClass"] == "Guaranteed"
         assert spec["automountServiceAccountToken"] is False
@@ -369,9 +387,7 @@ def test_a_quiet_reconcile_writes_nothing(ready: dict[str, Any], operator: Opera
         for w in writes_before
         if w["objectRef"].get("namespace") == ns
     }
-    assert ("patch", "statefulsets") in applied, (
-        "the audit log sees the operator's writes (server-side apply)"
-    )
+    assert ("patch", "pods") in applied, "the audit log sees the operator's writes (server-side apply)"
     ticks_before = operator.metric("hive_operator_reconciles_total", trigger="timer")
     time.sleep(4 * INTERVAL)
     ticks = operator.metric("hive_operator_reconciles_total", trigger="timer") - ticks_before
@@ -462,7 +478,7 @@ def test_a_broken_secret_is_named_and_changes_nothing(
     ready: dict[str, Any], module_kubectl: Kubectl, ns: str
 ) -> None:
     kubectl = module_kubectl
-    generation = kubectl.json("get", "statefulset", CLUSTER, "-n", ns)["metadata"]["generation"]
+    pods_before = {name: p["metadata"]["uid"] for name, p in _pods(kubectl, ns).items()}
     kubectl(
         "patch",
         "secret",
@@ -481,7 +497,7 @@ def test_a_broken_secret_is_named_and_changes_nothing(
     condition = wait_for(named, seconds=8 * INTERVAL, what="SecretsReady False")
     assert "fix-credentials" in condition["message"] and "password" in condition["message"]
     assert condition["reason"] == "SecretMissing"
-    assert kubectl.json("get", "statefulset", CLUSTER, "-n", ns)["metadata"]["generation"] == generation
+    assert {name: p["metadata"]["uid"] for name, p in _pods(kubectl, ns).items()} == pods_before
     value = base64.b64encode(SECRET_VALUE.encode()).decode()
     kubectl("patch", "secret", "fix-credentials", "-n", ns, "-p", json.dumps({"data": {"password": value}}))
     wait_for(
@@ -537,11 +553,8 @@ def test_a_reissued_leaf_lands_without_restarting_any_pod(
     }
     serial = {m["pod"]: m["certificateSerial"] for m in _hive(kubectl, ns)["status"]["members"]}[target]
     killed_before = {e["metadata"]["uid"] for e in kubectl.events(ns) if e["reason"] == "Killing"}
-    patch = [
-        {"op": "remove", "path": f"/data/{target}.crt"},
-        {"op": "remove", "path": f"/data/{target}.key"},
-    ]
-    kubectl("patch", "secret", f"{CLUSTER}-peer-tls", "-n", ns, "--type=json", "-p", json.dumps(patch))
+    patch = [{"op": "remove", "path": "/data/tls.crt"}, {"op": "remove", "path": "/data/tls.key"}]
+    kubectl("patch", "secret", f"{target}-tls", "-n", ns, "--type=json", "-p", json.dumps(patch))
 
     def reissued() -> str | None:
         body = _hive(kubectl, ns)
@@ -567,6 +580,52 @@ def test_a_reissued_leaf_lands_without_restarting_any_pod(
     ]
     assert killed == [], f"containers killed during the rotation: {killed}"
     assert any(e["reason"] == "CertificateIssued" for e in kubectl.events(ns))
+
+
+def test_a_version_change_rolls_the_pods_one_at_a_time_leader_last(
+    ready: dict[str, Any], module_kubectl: Kubectl, ns: str
+) -> None:
+    """A new ``spec.version`` replaces every pod (the bed's image tag is the runtime's build
+    version): followers first, one at a time, each only once every member is ready again, the
+    leader last (it hands over on SIGTERM); claims keep the data, the cluster ends Ready on the new
+    version with the same claims."""
+    kubectl = module_kubectl
+    kubectl(
+        "wait", "--for=condition=Ready", f"hivecluster/{CLUSTER}", "-n", ns, "--timeout=120s", timeout=130
+    )
+    before = {name: p["metadata"]["uid"] for name, p in _pods(kubectl, ns).items()}
+    claims = {c["metadata"]["uid"] for c in kubectl.json("get", "pvc", "-n", ns)["items"]}
+    seen_before = {e["metadata"]["uid"] for e in kubectl.events(ns)}
+    kubectl("patch", "hivecluster", CLUSTER, "-n", ns, "--type=merge", "-p", '{"spec":{"version":"0.1.1"}}')
+
+    def upgraded() -> dict[str, Any] | None:
+        body = _hive(kubectl, ns)
+        status = body.get("status", {})
+        members = status.get("members", [])
+        done = (
+            len(members) == 3
+            and all(m.get("version") == "0.1.1" and m.get("ready") for m in members)
+            and _condition(body, "Ready")["status"] == "True"
+            and _condition(body, "Progressing")["status"] == "False"
+        )
+        return body if done else None
+
+    body = wait_for(upgraded, seconds=240, what="every member on 0.1.1 and Ready")
+    assert body["status"]["currentVersion"] == "0.1.1"
+    after = {name: p["metadata"]["uid"] for name, p in _pods(kubectl, ns).items()}
+    assert set(after) == set(before) and not set(after.values()) & set(before.values()), "every pod replaced"
+    assert {c["metadata"]["uid"] for c in kubectl.json("get", "pvc", "-n", ns)["items"]} == claims
+    steps = sorted(
+        (
+            e
+            for e in kubectl.events(ns)
+            if e["reason"] == "RollingUpdate" and e["metadata"]["uid"] not in seen_before
+        ),
+        key=lambda e: e.get("eventTime") or e["metadata"]["creationTimestamp"],
+    )
+    notes = [e.get("note") or e.get("message") for e in steps]
+    assert len(notes) == 3, notes
+    assert "(follower)" in notes[0] and "(follower)" in notes[1] and "(leader;" in notes[2], notes
 
 
 def test_deletion_keeps_claims_and_backups(ready: dict[str, Any], module_kubectl: Kubectl, ns: str) -> None:
@@ -620,7 +679,7 @@ def test_a_ca_rotation_lands_with_an_overlapping_bundle_and_no_pod_restart(
     kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
     kubectl("wait", "--for=condition=Ready", f"hivecluster/{name}", "-n", home, "--timeout=150s", timeout=160)
     hive_path = f"/apis/hive.dev/v1alpha1/namespaces/{home}/hiveclusters/{name}"
-    peer_tls = f"/api/v1/namespaces/{home}/secrets/{name}-peer-tls"
+    peer_tls = f"/api/v1/namespaces/{home}/secrets/{name}-0-tls"
 
     def look() -> tuple[dict[str, Any], bytes]:
         body = api.get(hive_path).body
@@ -683,10 +742,11 @@ def test_a_ca_rotation_lands_with_an_overlapping_bundle_and_no_pod_restart(
     assert {"DistributingTrust"} <= phases, phases
     ca = base64.b64decode(api.get(f"/api/v1/namespaces/{home}/secrets/{name}-ca").body["data"]["ca.crt"])
     assert ca == bundle, "the signing CA is the new one and the bundle holds it alone"
-    leaves = api.get(peer_tls).body["data"]
     new_ca = x509.load_pem_x509_certificate(ca)
     for pod in before:
-        leaf = x509.load_pem_x509_certificate(base64.b64decode(leaves[f"{pod}.crt"]))
+        leaves = api.get(f"/api/v1/namespaces/{home}/secrets/{pod}-tls").body["data"]
+        assert base64.b64decode(leaves["ca.crt"]) == bundle
+        leaf = x509.load_pem_x509_certificate(base64.b64decode(leaves["tls.crt"]))
         leaf.verify_directly_issued_by(new_ca)
         assert format(leaf.serial_number, "x") == members(body)[pod]["certificateSerial"]
     time.sleep(2 * INTERVAL)  # a restart would show by now

@@ -88,7 +88,7 @@ class Member(HiveModel):
     ca_bundle_fingerprint: str | None = Field(
         default=None,
         description="SHA-256 (hex) of the CA bundle the runtime trusts now; equal to the SHA-256 of "
-        "ca.crt in the <cluster>-peer-tls Secret once a CA rotation step has landed.",
+        "ca.crt in the pod's <pod>-tls Secret once a CA rotation step has landed.",
     )
     secret_hashes: dict[str, str] = Field(
         default_factory=dict,

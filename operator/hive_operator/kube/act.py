@@ -6,6 +6,8 @@
   still holds a key we did not send (put there by another manager) a JSON patch removes it,
   guarded by the ``resourceVersion`` the apply returned (a conflict means someone wrote meanwhile:
   the next reconcile looks again).
+- A Pod is created by apply; afterwards only its labels and annotations can change in place, and
+  those are merge-patched (an outdated pod is replaced: deleted, then created again).
 - Delete uses background propagation; an object already gone is fine.
 - Events are ``events.k8s.io/v1`` Events regarding the HiveCluster, with the planner's reason.
 - The status is applied to the ``status`` subresource by the same field manager, so fields we
@@ -40,6 +42,16 @@ async def _apply_object(api: KubeApi, obj: Mapping[str, Any], writes: Writes) ->
     kind = str(obj["kind"])
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
     path = resource(kind).path(namespace, name)
+    if kind == "Pod" and "spec" not in obj:
+        # A pod's labels or annotations put back: merge-patched, because applying a pod again
+        # would claim its whole (mostly immutable) spec, tolerations the API server added included.
+        metadata = {
+            "labels": obj["metadata"].get("labels"),
+            "annotations": obj["metadata"].get("annotations"),
+        }
+        await api.patch(path, {"metadata": metadata})
+        writes["patch Pod"] += 1
+        return
     applied = await api.apply(path, dict(obj))
     writes[f"apply {kind}"] += 1
     if kind in ("Secret", "ConfigMap"):

@@ -2,7 +2,8 @@
 it references, and which optional kinds the API server serves.
 
 Children are listed per kind by the ``hive.dev/cluster`` label and kept only when the HiveCluster
-is their controller (owner uid), so another cluster's or a user's look-alike object is never
+is their controller (owner uid) or, for a retained data claim, named by uid in its
+``hive.dev/claim-of`` annotation, so another cluster's or a user's look-alike object is never
 touched. Referenced user Secrets are read for their key names only: the values are dropped here,
 never stored, logged or passed on.
 """
@@ -17,6 +18,7 @@ from hive_operator.kube.client import ApiError, KubeApi, NotFound
 from hive_operator.kube.resources import MONITORING, OPTIONAL, resource
 from hive_operator.specs import CREATION_ORDER, names_of, referenced_secrets
 from hive_operator.specs.meta import CLUSTER_LABEL
+from hive_operator.specs.workload import CLAIM_OF
 
 
 async def read_cluster(api: KubeApi, namespace: str, name: str) -> HiveCluster | None:
@@ -39,10 +41,12 @@ async def available_kinds(api: KubeApi) -> frozenset[str]:
 
 
 def _owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
-    return any(
-        ref.get("uid") == uid and ref.get("controller")
-        for ref in obj.get("metadata", {}).get("ownerReferences", [])
-    )
+    """The cluster is the object's controller, or (a retained data claim, which has no owner so
+    that garbage collection cannot take it) the claim names the cluster's uid."""
+    metadata = obj.get("metadata", {})
+    if uid and (metadata.get("annotations") or {}).get(CLAIM_OF) == uid:
+        return True
+    return any(ref.get("uid") == uid and ref.get("controller") for ref in metadata.get("ownerReferences", []))
 
 
 async def read_children(

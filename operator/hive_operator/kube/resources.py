@@ -38,7 +38,6 @@ RESOURCES = {
         Resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
         Resource("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
         Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
-        Resource("apps/v1", "StatefulSet", "statefulsets"),
         Resource("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors"),
         Resource("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules"),
         Resource("hive.dev/v1alpha1", "HiveCluster", "hiveclusters"),

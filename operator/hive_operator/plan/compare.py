@@ -30,12 +30,9 @@ _QUANTITY_PARENTS = frozenset({"requests", "limits"})
 _OWNED_WHOLE = {"Secret": ("data",), "ConfigMap": ("data",)}
 
 IMMUTABLE_FIELDS: dict[str, tuple[str, ...]] = {
-    "StatefulSet": (
-        "spec.selector",
-        "spec.serviceName",
-        "spec.podManagementPolicy",
-        "spec.volumeClaimTemplates",
-    ),
+    # Growing a claim needs a StorageClass that allows expansion; until that is handled, any
+    # change to a claim is refused with the field named (the CRD already refuses shrinking).
+    "PersistentVolumeClaim": ("spec",),
     "PodDisruptionBudget": (),
     "Service": ("spec.clusterIP",),
 }

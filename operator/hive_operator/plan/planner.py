@@ -26,7 +26,8 @@ from hive_operator.api.types import parse_duration
 from hive_operator.pki import PodTrust, RotationPolicy, ensure_audit_keys, reconcile_pki
 from hive_operator.plan.compare import differences, is_immutable, keep_immutable, with_applied_hash
 from hive_operator.plan.model import Action, Create, Delete, Event, Observed, PatchStatus, Plan, Update
-from hive_operator.plan.status import StatusInputs, Verdict, compute_status
+from hive_operator.plan.pods import plan_pods
+from hive_operator.plan.status import StatusInputs, Verdict, compute_status, leader_of
 from hive_operator.specs import (
     CREATION_ORDER,
     Membership,
@@ -73,15 +74,20 @@ def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+KEPT_WHEN_UNWANTED = frozenset({"PersistentVolumeClaim"})  # data goes only by retentionPolicy
+
+
 def _object_actions(
     desired: list[dict[str, Any]], observed: Mapping[tuple[str, str], Mapping[str, Any]]
 ) -> tuple[list[Action], list[str]]:
+    """Creates, updates and deletes for every kind but Pod (see :mod:`hive_operator.plan.pods`)."""
     actions: list[Action] = []
     refusals: list[str] = []
-    wanted = set()
+    wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in desired}
     for obj in sorted(desired, key=lambda o: CREATION_ORDER.index(o["kind"])):
         kind, name = obj["kind"], obj["metadata"]["name"]
-        wanted.add((kind, name))
+        if kind == "Pod":
+            continue
         stamped = with_applied_hash(obj)
         current = observed.get((kind, name))
         if current is None:
@@ -97,7 +103,7 @@ def _object_actions(
             actions.append(Update(keep_immutable(stamped, current), tuple(fields)))
             actions.append(Event("Normal", "Updated", f"updated {kind} {name}: {', '.join(fields)}"))
     for kind, name in sorted(set(observed) - wanted, key=lambda key: -CREATION_ORDER.index(key[0])):
-        if kind in CREATION_ORDER:
+        if kind in CREATION_ORDER and kind not in KEPT_WHEN_UNWANTED:
             api_version = str(observed[(kind, name)].get("apiVersion", ""))
             actions.append(Delete(api_version, kind, name))
             actions.append(Event("Normal", "Deleted", f"deleted {kind} {name}: no longer wanted"))
@@ -128,7 +134,7 @@ def _transition_events(before: HiveCluster, after: list[Any]) -> list[Action]:
     return events
 
 
-def plan(observed: Observed, *, context: OperatorContext, now: datetime, partition: int = 0) -> Plan:
+def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan:
     """Decide what to do about one HiveCluster (see the module docstring)."""
     cluster = observed.cluster
     spec = cluster.spec
@@ -141,6 +147,7 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime, partiti
 
     actions: list[Action] = []
     refusals: list[str] = []
+    rollout: str | None = None
     certificate_times: CertificateStatus | None = cluster.status.certificates if cluster.status else None
     next_check: datetime | None = None
     existing_pki = None if cert_manager else read_pki(cluster, secrets)
@@ -187,7 +194,6 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime, partiti
                 membership=membership,
                 pki=outcome.pki,
                 audit_keys=audit_keys,
-                partition=partition,
             )
             for kind, field in OPTIONAL_KINDS.items():
                 if any(o["kind"] == kind for o in desired) and kind not in observed.available_kinds:
@@ -197,9 +203,17 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime, partiti
             refusals += refused
             if any(isinstance(a, Create | Update) and a.object["kind"] == "Secret" for a in actions):
                 actions += [Event("Normal", change.reason, change.message) for change in outcome.changes]
+            pod_plan = plan_pods(
+                [obj for obj in desired if obj["kind"] == "Pod"],
+                {name: obj for (kind, name), obj in observed.objects.items() if kind == "Pod"},
+                observed.members,
+                leader=leader_of(observed.members),
+            )
+            actions += pod_plan.actions
+            rollout = pod_plan.message
 
     creates_workload = any(
-        isinstance(action, Create) and action.object["kind"] == "StatefulSet" for action in actions
+        isinstance(action, Create) and action.object["kind"] == "Pod" for action in actions
     )
     status = compute_status(
         cluster,
@@ -210,7 +224,8 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime, partiti
             certificates=certificates,
             certificate_times=certificate_times,
             refusals=refusals,
-            workload_exists=creates_workload or ("StatefulSet", names.statefulset) in observed.objects,
+            workload_exists=creates_workload or any(kind == "Pod" for kind, _ in observed.objects),
+            rollout=rollout,
         ),
         now=now,
     )

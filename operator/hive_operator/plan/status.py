@@ -140,6 +140,7 @@ class StatusInputs:
     certificate_times: CertificateStatus | None
     refusals: Sequence[str]
     workload_exists: bool
+    rollout: str | None = None  # pods still to replace, when a rolling update is under way
 
 
 def compute_status(
@@ -175,6 +176,8 @@ def compute_status(
         progressing = Verdict(False, "Paused", "spec.paused is true: nothing is changed")
     elif inputs.missing_secrets:
         progressing = Verdict(False, "SecretsMissing", "waiting for referenced Secrets")
+    elif inputs.rollout is not None:
+        progressing = Verdict(True, "RollingUpdate", inputs.rollout)
     elif not ready.status:
         progressing = Verdict(True, "WaitingForMembers", ready.message)
     elif not inputs.certificates.status:

@@ -19,27 +19,29 @@ from hive_operator.specs.meta import (
 from hive_operator.specs.secrets import (
     OPERATOR_LEAF,
     SecretReference,
-    audit_secret,
+    audit_secrets,
     leaf_requests,
     pki_secrets,
     read_audit_keys,
     read_pki,
     referenced_secrets,
 )
-from hive_operator.specs.workload import pod_template, statefulset, termination_grace_seconds
+from hive_operator.specs.workload import POD_LABEL, data_claim, pod, termination_grace_seconds
 
 __all__ = [
     "CLUSTER_LABEL",
     "CREATION_ORDER",
     "FIELD_MANAGER",
     "OPERATOR_LEAF",
+    "POD_LABEL",
     "PORTS",
     "Membership",
     "Names",
     "OperatorContext",
     "SecretReference",
-    "audit_secret",
+    "audit_secrets",
     "config_map",
+    "data_claim",
     "desired_objects",
     "labels",
     "leaf_requests",
@@ -47,12 +49,11 @@ __all__ = [
     "names_of",
     "owner_reference",
     "pki_secrets",
-    "pod_template",
+    "pod",
     "read_audit_keys",
     "read_pki",
     "referenced_secrets",
     "runtime_config",
     "selector_labels",
-    "statefulset",
     "termination_grace_seconds",
 ]

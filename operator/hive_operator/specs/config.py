@@ -1,9 +1,9 @@
 """The runtime configuration of each pod, rendered into one ConfigMap (one key per pod).
 
-A StatefulSet gives all pods one template, but each runtime needs its own ``node_id``, name and
-certificate paths, so the ConfigMap holds ``<pod>.yaml`` per ordinal and the container reads
-``$(POD_NAME).yaml``. The file holds paths only, never secret material: certificates, keys and
-user Secrets are mounted files the runtime reloads in place. Node ids are ``ordinal + 1``, which
+Each runtime needs its own ``node_id``, name and membership, so the ConfigMap holds
+``<pod>.yaml`` per ordinal and each pod mounts only its own key, as ``runtime.yaml``. The file
+holds paths only, never secret material: certificates, keys and user Secrets are mounted files
+the runtime reloads in place. Node ids are ``ordinal + 1``, which
 is the runtime's own default naming (``<cluster>-<node_id - 1>``).
 
 Bootstrap or join is decided per ordinal by :class:`Membership` and rendered explicitly
@@ -17,6 +17,7 @@ which the pod's grace period exceeds.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -100,15 +101,26 @@ def runtime_config(cluster: HiveCluster, ordinal: int, membership: Membership) -
         "name": pod,
         **_membership_section(cluster, ordinal, membership),
         "data_dir": DATA_DIR,
-        "tls": {"ca": f"{TLS_DIR}/ca.crt", "cert": f"{TLS_DIR}/{pod}.crt", "key": f"{TLS_DIR}/{pod}.key"},
+        "tls": {"ca": f"{TLS_DIR}/ca.crt", "cert": f"{TLS_DIR}/tls.crt", "key": f"{TLS_DIR}/tls.key"},
         "secrets_dir": SECRETS_DIR,
-        "audit_key_file": f"{AUDIT_DIR}/{pod}.key",
+        "audit_key_file": f"{AUDIT_DIR}/audit.key",
         "cpu": {"pin": "auto" if cluster.spec.cpu_isolation.exclusive_cores else "off"},
         "shutdown": {"transfer_timeout_seconds": _transfer_timeout_seconds(cluster)},
     }
     if cluster.spec.backup is not None:
         document["backup_key_file"] = f"{BACKUP_KEY_DIR}/{BACKUP_KEY_FILE}"
     return document
+
+
+def runtime_config_text(cluster: HiveCluster, ordinal: int, membership: Membership) -> str:
+    """:func:`runtime_config` as the YAML file the pod reads."""
+    return yaml.dump(runtime_config(cluster, ordinal, membership), Dumper=_DUMPER, sort_keys=False)
+
+
+def config_digest(text: str) -> str:
+    """Short digest of one pod's config file, stamped on the pod so a config change replaces it
+    (the runtime reads its configuration at start)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def config_map(cluster: HiveCluster, *, pods: int, membership: Membership) -> dict[str, Any]:
@@ -119,9 +131,7 @@ def config_map(cluster: HiveCluster, *, pods: int, membership: Membership) -> di
         "kind": "ConfigMap",
         "metadata": metadata(cluster, names.config_map, "config"),
         "data": {
-            f"{names.pod(ordinal)}.yaml": yaml.dump(
-                runtime_config(cluster, ordinal, membership), Dumper=_DUMPER, sort_keys=False
-            )
+            f"{names.pod(ordinal)}.yaml": runtime_config_text(cluster, ordinal, membership)
             for ordinal in range(pods)
         },
     }

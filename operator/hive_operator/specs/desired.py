@@ -12,7 +12,7 @@ from typing import Any
 
 from hive_operator.api import HiveCluster
 from hive_operator.pki import ClusterPki
-from hive_operator.specs.config import Membership, config_map
+from hive_operator.specs.config import Membership, config_digest, config_map, runtime_config_text
 from hive_operator.specs.meta import OperatorContext
 from hive_operator.specs.monitoring import prometheus_rule, service_monitor
 from hive_operator.specs.network import (
@@ -22,8 +22,8 @@ from hive_operator.specs.network import (
     pod_disruption_budget,
     service_account,
 )
-from hive_operator.specs.secrets import audit_secret, pki_secrets
-from hive_operator.specs.workload import statefulset
+from hive_operator.specs.secrets import audit_secrets, pki_secrets
+from hive_operator.specs.workload import data_claim, pod
 
 CREATION_ORDER = (
     "ServiceAccount",
@@ -32,7 +32,8 @@ CREATION_ORDER = (
     "Service",
     "PodDisruptionBudget",
     "NetworkPolicy",
-    "StatefulSet",
+    "PersistentVolumeClaim",
+    "Pod",
     "ServiceMonitor",
     "PrometheusRule",
 )
@@ -46,20 +47,28 @@ def desired_objects(
     pki: ClusterPki,
     audit_keys: Mapping[str, bytes],
     pods: int | None = None,
-    partition: int = 0,
 ) -> list[dict[str, Any]]:
-    """The desired children of ``cluster``; ``pods`` defaults to ``spec.replicas``."""
+    """The desired children of ``cluster``; ``pods`` (ordinals ``0..pods-1``) defaults to
+    ``spec.replicas``."""
     count = cluster.spec.replicas if pods is None else pods
     objects = [
         service_account(cluster),
         config_map(cluster, pods=count, membership=membership),
-        *pki_secrets(cluster, pki),
-        audit_secret(cluster, audit_keys),
+        *pki_secrets(cluster, pki, pods=count),
+        *audit_secrets(cluster, audit_keys, pods=count),
         peer_service(cluster),
         client_service(cluster),
         pod_disruption_budget(cluster),
         network_policy(cluster, context),
-        statefulset(cluster, pods=count, partition=partition),
+        *(data_claim(cluster, ordinal) for ordinal in range(count)),
+        *(
+            pod(
+                cluster,
+                ordinal,
+                config_digest=config_digest(runtime_config_text(cluster, ordinal, membership)),
+            )
+            for ordinal in range(count)
+        ),
     ]
     if cluster.spec.monitoring.service_monitor:
         objects.append(service_monitor(cluster))

@@ -54,10 +54,6 @@ class Names:
     namespace: str
 
     @property
-    def statefulset(self) -> str:
-        return self.cluster
-
-    @property
     def service_account(self) -> str:
         return f"{self.cluster}-runtime"
 
@@ -78,16 +74,8 @@ class Names:
         return f"{self.cluster}-ca"
 
     @property
-    def peer_tls_secret(self) -> str:
-        return f"{self.cluster}-peer-tls"
-
-    @property
     def operator_tls_secret(self) -> str:
         return f"{self.cluster}-operator-tls"
-
-    @property
-    def audit_secret(self) -> str:
-        return f"{self.cluster}-audit"
 
     @property
     def policy(self) -> str:
@@ -95,6 +83,26 @@ class Names:
 
     def pod(self, ordinal: int) -> str:
         return f"{self.cluster}-{ordinal}"
+
+    def pod_tls_secret(self, ordinal: int) -> str:
+        """The pod's own certificate and key (and the trust bundle): mounted in that pod only."""
+        return f"{self.pod(ordinal)}-tls"
+
+    def pod_audit_secret(self, ordinal: int) -> str:
+        """The pod's own audit signing key: mounted in that pod only."""
+        return f"{self.pod(ordinal)}-audit"
+
+    def data_claim(self, ordinal: int) -> str:
+        """The pod's data volume (the name a StatefulSet would give it, ``data-<pod>``)."""
+        return f"data-{self.pod(ordinal)}"
+
+    def ordinal_of(self, pod: str) -> int | None:
+        """The ordinal of one of this cluster's pod names (None for any other name)."""
+        prefix = f"{self.cluster}-"
+        rest = pod.removeprefix(prefix)
+        if rest == pod or not rest.isdigit() or (rest != "0" and rest.startswith("0")):
+            return None
+        return int(rest)
 
     def pod_dns_names(self, ordinal: int, *, cluster_domain: str) -> tuple[str, ...]:
         """Names a pod answers to: its own under the headless Service, and the client Service's."""

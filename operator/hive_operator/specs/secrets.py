@@ -4,12 +4,14 @@ Layout (every value a file in the pod, never an environment variable):
 
 - ``<cluster>-ca``: ``ca.crt``/``ca.key`` (signing CA) and, during a CA rotation,
   ``retiring-ca.crt``/``retiring-ca.key``. Never mounted into a pod.
-- ``<cluster>-peer-tls``: ``ca.crt`` (the trust bundle) and ``<pod>.crt``/``<pod>.key`` per pod,
-  mounted at ``/var/run/hive/tls``. One Secret for all pods because a StatefulSet's pods share one
-  template (see docs/architecture.md for what that costs and why it is accepted).
+- ``<pod>-tls`` (one per pod): ``ca.crt`` (the trust bundle), ``tls.crt``, ``tls.key``: that pod's
+  peer/server certificate, mounted at ``/var/run/hive/tls`` in that pod and no other, so a
+  compromised replica holds its own key only (the reason pods are managed directly, see
+  docs/architecture.md). The key names are cert-manager's, so both TLS modes look alike to pods.
 - ``<cluster>-operator-tls``: ``ca.crt``, ``tls.crt``, ``tls.key``: the operator's client
   certificate (role ``operator``) for the admin API; not mounted into runtime pods.
-- ``<cluster>-audit``: ``<pod>.key`` (Ed25519, signs audit checkpoints) and ``<pod>.pub``.
+- ``<pod>-audit`` (one per pod): ``audit.key`` (Ed25519, signs the pod's audit checkpoints) and
+  ``audit.pub``, mounted in that pod only.
 
 Reading back is the inverse, so a reconcile that changes nothing writes nothing.
 """
@@ -91,7 +93,9 @@ def leaf_requests(cluster: HiveCluster, context: OperatorContext, *, pods: int) 
     return requests
 
 
-def pki_secrets(cluster: HiveCluster, pki: ClusterPki) -> list[dict[str, Any]]:
+def pki_secrets(cluster: HiveCluster, pki: ClusterPki, *, pods: int) -> list[dict[str, Any]]:
+    """The CA Secret, one TLS Secret per pod ordinal below ``pods`` that has a leaf, and the
+    operator's; each holds the current trust bundle as ``ca.crt``."""
     names = names_of(cluster)
     ca_data = {"ca.crt": pki.ca.certificate_pem, "ca.key": pki.ca.private_key_pem}
     if pki.retiring is not None:
@@ -100,15 +104,12 @@ def pki_secrets(cluster: HiveCluster, pki: ClusterPki) -> list[dict[str, Any]]:
             "retiring-ca.key": pki.retiring.private_key_pem,
         }
     bundle = pki.trust_bundle()
-    peer_data = {"ca.crt": bundle}
-    for name, leaf in pki.leaves.items():
-        if name != OPERATOR_LEAF:
-            peer_data[f"{name}.crt"] = leaf.certificate_pem
-            peer_data[f"{name}.key"] = leaf.private_key_pem
-    secrets = [
-        _secret(cluster, names.ca_secret, "ca", ca_data),
-        _secret(cluster, names.peer_tls_secret, "peer-tls", peer_data),
-    ]
+    secrets = [_secret(cluster, names.ca_secret, "ca", ca_data)]
+    for ordinal in range(pods):
+        leaf = pki.leaves.get(names.pod(ordinal))
+        if leaf is not None:
+            data = {"ca.crt": bundle, "tls.crt": leaf.certificate_pem, "tls.key": leaf.private_key_pem}
+            secrets.append(_secret(cluster, names.pod_tls_secret(ordinal), "peer-tls", data))
     operator = pki.leaves.get(OPERATOR_LEAF)
     if operator is not None:
         operator_data = {
@@ -118,6 +119,13 @@ def pki_secrets(cluster: HiveCluster, pki: ClusterPki) -> list[dict[str, Any]]:
         }
         secrets.append(_secret(cluster, names.operator_tls_secret, "operator-tls", operator_data))
     return secrets
+
+
+def _stored_leaf(secret: Mapping[str, Any] | None) -> StoredLeaf | None:
+    certificate, private = decode(secret, "tls.crt"), decode(secret, "tls.key")
+    if certificate is None or private is None:
+        return None
+    return StoredLeaf(certificate, private)
 
 
 def _ca(secret: Mapping[str, Any] | None, prefix: str) -> CertificateAuthority | None:
@@ -130,6 +138,19 @@ def _ca(secret: Mapping[str, Any] | None, prefix: str) -> CertificateAuthority |
         return None
 
 
+def _pod_secrets(
+    cluster: HiveCluster, secrets: Mapping[str, Mapping[str, Any]], suffix: str
+) -> dict[str, Any]:
+    """The observed per-pod Secrets ``<pod><suffix>`` by pod name, for every ordinal found."""
+    names = names_of(cluster)
+    found: dict[str, Any] = {}
+    for name, secret in secrets.items():
+        pod = name.removesuffix(suffix)
+        if pod != name and names.ordinal_of(pod) is not None:
+            found[pod] = secret
+    return found
+
+
 def read_pki(cluster: HiveCluster, secrets: Mapping[str, Mapping[str, Any]]) -> ClusterPki | None:
     """The PKI stored in the observed Secrets (by name); None when there is no usable CA."""
     names = names_of(cluster)
@@ -138,36 +159,34 @@ def read_pki(cluster: HiveCluster, secrets: Mapping[str, Mapping[str, Any]]) -> 
         return None
     retiring = _ca(secrets.get(names.ca_secret), "retiring-ca")
     leaves: dict[str, StoredLeaf] = {}
-    peer = secrets.get(names.peer_tls_secret)
-    for key in sorted((peer or {}).get("data") or {}):
-        if key.endswith(".crt") and key != "ca.crt":
-            name = key.removesuffix(".crt")
-            certificate, private = decode(peer, key), decode(peer, f"{name}.key")
-            if certificate is not None and private is not None:
-                leaves[name] = StoredLeaf(certificate, private)
-    operator = secrets.get(names.operator_tls_secret)
-    certificate, private = decode(operator, "tls.crt"), decode(operator, "tls.key")
-    if certificate is not None and private is not None:
-        leaves[OPERATOR_LEAF] = StoredLeaf(certificate, private)
+    for pod, secret in sorted(_pod_secrets(cluster, secrets, "-tls").items()):
+        leaf = _stored_leaf(secret)
+        if leaf is not None:
+            leaves[pod] = leaf
+    operator = _stored_leaf(secrets.get(names.operator_tls_secret))
+    if operator is not None:
+        leaves[OPERATOR_LEAF] = operator
     return ClusterPki(ca=ca, retiring=retiring, leaves=leaves)
 
 
-def audit_secret(cluster: HiveCluster, keys: Mapping[str, bytes]) -> dict[str, Any]:
-    data: dict[str, bytes] = {}
-    for pod, private in keys.items():
-        data[f"{pod}.key"] = private
-        data[f"{pod}.pub"] = audit_public_key(private)
-    return _secret(cluster, names_of(cluster).audit_secret, "audit", data)
+def audit_secrets(cluster: HiveCluster, keys: Mapping[str, bytes], *, pods: int) -> list[dict[str, Any]]:
+    """One Secret per pod ordinal below ``pods`` with its signing key and public key."""
+    names = names_of(cluster)
+    secrets = []
+    for ordinal in range(pods):
+        private = keys.get(names.pod(ordinal))
+        if private is not None:
+            data = {"audit.key": private, "audit.pub": audit_public_key(private)}
+            secrets.append(_secret(cluster, names.pod_audit_secret(ordinal), "audit", data))
+    return secrets
 
 
 def read_audit_keys(cluster: HiveCluster, secrets: Mapping[str, Mapping[str, Any]]) -> dict[str, bytes]:
-    secret = secrets.get(names_of(cluster).audit_secret)
     keys: dict[str, bytes] = {}
-    for key in (secret or {}).get("data") or {}:
-        if key.endswith(".key"):
-            value = decode(secret, key)
-            if value is not None:
-                keys[key.removesuffix(".key")] = value
+    for pod, secret in _pod_secrets(cluster, secrets, "-audit").items():
+        value = decode(secret, "audit.key")
+        if value is not None:
+            keys[pod] = value
     return keys
 
 

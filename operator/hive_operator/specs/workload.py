@@ -1,11 +1,13 @@
-"""The runtime pods: a StatefulSet whose pod template gives the kubelet what it needs for
-exclusive cores (Guaranteed QoS, whole CPUs) and gives the runtime nothing it does not need
-(no service-account token, no capabilities, read-only root, secrets as files only).
+"""The runtime pods and their data claims, one of each per ordinal, managed by the operator itself.
 
-Why a StatefulSet and not pods managed directly is argued in docs/architecture.md; in short,
-stable ordinal names, per-ordinal volumes and a ``partition`` that updates only ordinals at or
-above it are exactly what a leader-aware rollout and a canary learner at ordinal ``replicas``
-need, and the operator stays in charge of order through the partition.
+Each pod gets what the kubelet needs for exclusive cores (Guaranteed QoS, whole CPUs) and nothing
+the runtime does not need (no service-account token, no capabilities, read-only root, secrets as
+files only). Pods are built one by one rather than from a StatefulSet's shared template so that
+each mounts only its own certificate key and audit key (``<pod>-tls``, ``<pod>-audit``); why that
+is worth managing pods directly, as CloudNativePG does, is argued in docs/architecture.md. Names
+stay the StatefulSet's (``<cluster>-<k>``, claims ``data-<cluster>-<k>``, DNS through the headless
+Service as ``hostname``/``subdomain``), so a canary learner at ordinal ``replicas`` lives in the
+voters' name space.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from hive_operator.api import HiveCluster
-from hive_operator.api.placement import AntiAffinity
+from hive_operator.api.placement import AntiAffinity, RetentionPolicy
 from hive_operator.api.types import parse_duration
 from hive_operator.specs.meta import (
     AUDIT_DIR,
@@ -26,7 +28,6 @@ from hive_operator.specs.meta import (
     SECRETS_DIR,
     TLS_DIR,
     TMP_DIR,
-    labels,
     metadata,
     names_of,
     selector_labels,
@@ -39,6 +40,10 @@ CRIO_ANNOTATIONS = {
     "cpu-load-balancing.crio.io": "disable",
     "irq-load-balancing.crio.io": "disable",
 }
+POD_LABEL = "hive.dev/pod"  # one pod's own label (its name): selects exactly that member
+RUNTIME_CONFIG_FILE = "runtime.yaml"
+CONFIG_DIGEST = "hive.dev/config-digest"
+CLAIM_OF = "hive.dev/claim-of"  # on a retained (unowned) claim: the uid of its HiveCluster
 
 
 def image(cluster: HiveCluster) -> str:
@@ -73,8 +78,8 @@ def _container(cluster: HiveCluster) -> dict[str, Any]:
         "image": image(cluster),
         "imagePullPolicy": spec.image.pull_policy.value,
         "command": ["hive", "runtime", "serve"],
-        "args": [f"--config={CONFIG_DIR}/$(POD_NAME).yaml", *listen],
-        # Only what binding and choosing the config file need; no secret ever comes this way.
+        "args": [f"--config={CONFIG_DIR}/{RUNTIME_CONFIG_FILE}", *listen],
+        # Only what binding needs; no secret ever comes this way.
         "env": [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
@@ -112,13 +117,19 @@ def _secret_volume(name: str, secret: str, items: list[dict[str, str]] | None = 
     return {"name": name, "secret": source}
 
 
-def _volumes(cluster: HiveCluster) -> list[dict[str, Any]]:
+def _volumes(cluster: HiveCluster, ordinal: int) -> list[dict[str, Any]]:
     names = names_of(cluster)
     spec = cluster.spec
+    pod = names.pod(ordinal)
+    config_items = [{"key": f"{pod}.yaml", "path": RUNTIME_CONFIG_FILE}]
     volumes = [
-        {"name": "config", "configMap": {"name": names.config_map, "defaultMode": 0o444}},
-        _secret_volume("tls", names.peer_tls_secret),
-        _secret_volume("audit", names.audit_secret),
+        {
+            "name": "config",
+            "configMap": {"name": names.config_map, "defaultMode": 0o444, "items": config_items},
+        },
+        _secret_volume("tls", names.pod_tls_secret(ordinal)),
+        _secret_volume("audit", names.pod_audit_secret(ordinal)),
+        {"name": "data", "persistentVolumeClaim": {"claimName": names.data_claim(ordinal)}},
         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
     ]
     if spec.backup is not None:
@@ -143,14 +154,21 @@ def _affinity(cluster: HiveCluster) -> dict[str, Any]:
     return {"podAntiAffinity": anti}
 
 
-def pod_template(cluster: HiveCluster) -> dict[str, Any]:
+def pod(cluster: HiveCluster, ordinal: int, *, config_digest: str) -> dict[str, Any]:
+    """Runtime pod ``<cluster>-<ordinal>``; the planner replaces it when this object changes, and
+    ``config_digest`` (of the pod's runtime config file, which the runtime reads at start) is part
+    of it, so a changed config replaces the pod too."""
+    names = names_of(cluster)
     spec = cluster.spec
     isolation = spec.cpu_isolation
-    annotations = dict(CRIO_ANNOTATIONS) if isolation.crio_annotations else {}
+    name = names.pod(ordinal)
     pod_spec: dict[str, Any] = {
-        "serviceAccountName": names_of(cluster).service_account,
+        "hostname": name,
+        "subdomain": names.peer_service,
+        "serviceAccountName": names.service_account,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
+        "restartPolicy": "Always",
         "terminationGracePeriodSeconds": termination_grace_seconds(cluster),
         "securityContext": {
             "runAsNonRoot": True,
@@ -162,7 +180,7 @@ def pod_template(cluster: HiveCluster) -> dict[str, Any]:
         },
         "affinity": _affinity(cluster),
         "containers": [_container(cluster)],
-        "volumes": _volumes(cluster),
+        "volumes": _volumes(cluster, ordinal),
     }
     if spec.scheduling.zone_spread:
         pod_spec["topologySpreadConstraints"] = [
@@ -183,15 +201,19 @@ def pod_template(cluster: HiveCluster) -> dict[str, Any]:
             for toleration in isolation.tolerations
         ]
     if spec.image.pull_secrets:
-        pod_spec["imagePullSecrets"] = [{"name": name} for name in spec.image.pull_secrets]
-    template_meta: dict[str, Any] = {"labels": {**labels(cluster, "runtime"), **selector_labels(cluster)}}
-    if annotations:
-        template_meta["annotations"] = annotations
-    return {"metadata": template_meta, "spec": pod_spec}
+        pod_spec["imagePullSecrets"] = [{"name": secret} for secret in spec.image.pull_secrets]
+    meta = metadata(cluster, name, "runtime")
+    meta["labels"] |= {**selector_labels(cluster), POD_LABEL: name}
+    meta["annotations"] = {CONFIG_DIGEST: config_digest}
+    if isolation.crio_annotations:
+        meta["annotations"] |= CRIO_ANNOTATIONS
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec}
 
 
-def statefulset(cluster: HiveCluster, *, pods: int, partition: int = 0) -> dict[str, Any]:
-    """The runtime StatefulSet with ``pods`` ordinals; ordinals ``>= partition`` get this template."""
+def data_claim(cluster: HiveCluster, ordinal: int) -> dict[str, Any]:
+    """The data volume claim of pod ``<cluster>-<ordinal>``. It outlives its pod: a replaced pod
+    gets its log back. With ``storage.retentionPolicy: Delete`` it is owned by the cluster and
+    goes with it (the finalizer also deletes it); with ``Retain`` it is not owned at all."""
     names = names_of(cluster)
     spec = cluster.spec
     claim_spec: dict[str, Any] = {
@@ -200,32 +222,25 @@ def statefulset(cluster: HiveCluster, *, pods: int, partition: int = 0) -> dict[
     }
     if spec.storage.storage_class_name is not None:
         claim_spec["storageClassName"] = spec.storage.storage_class_name
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": metadata(cluster, names.statefulset, "runtime"),
-        "spec": {
-            "replicas": pods,
-            "serviceName": names.peer_service,
-            "podManagementPolicy": "Parallel",
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": partition}},
-            "persistentVolumeClaimRetentionPolicy": {
-                "whenDeleted": spec.storage.retention_policy.value,
-                "whenScaled": "Retain",
-            },
-            "selector": {"matchLabels": selector_labels(cluster)},
-            "template": pod_template(cluster),
-            "volumeClaimTemplates": [
-                {
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolumeClaim",
-                    # No version label: claim templates cannot change after creation.
-                    "metadata": {
-                        "name": "data",
-                        "labels": {**selector_labels(cluster), "app.kubernetes.io/component": "data"},
-                    },
-                    "spec": claim_spec,
-                }
-            ],
-        },
+    meta = metadata(cluster, names.data_claim(ordinal), "data")
+    # No version label: a claim is never replaced, so nothing on it should follow upgrades.
+    meta["labels"] = {**selector_labels(cluster), "app.kubernetes.io/component": "data"} | {
+        key: value
+        for key, value in meta["labels"].items()
+        if key not in ("app.kubernetes.io/version", "app.kubernetes.io/component")
     }
+    meta["labels"][POD_LABEL] = names.pod(ordinal)
+    if spec.storage.retention_policy is RetentionPolicy.RETAIN:
+        # Not owned, so no garbage collection can take it (foreground deletion of the cluster
+        # deletes owned children before any finalizer of ours runs); the cluster's uid says whose
+        # it is, for reading it back.
+        del meta["ownerReferences"]
+        meta["annotations"] = {CLAIM_OF: _uid(cluster)}
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": meta, "spec": claim_spec}
+
+
+def _uid(cluster: HiveCluster) -> str:
+    uid = cluster.metadata.uid
+    if not uid:
+        raise ValueError("the HiveCluster has no metadata.uid")
+    return uid
