@@ -23,17 +23,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hive_cli.local.demo import ACCOUNTS, Tally, missing_acknowledged, setup_market, trader
+from hive_cli.local.demo import ACCOUNTS, SYMBOL, Tally, missing_acknowledged, setup_market, trader
+from hive_operator.api.risk import RiskLimits
 from hive_operator.pki.authority import CertificateAuthority, issue_certificate
 from hive_operator.pki.identity import Identity, Role
+from hive_operator.plan.risk import expected_hash, risk_defaults
 from hive_operator.specs import PORTS
 from hive_runtime.client import Client, ClientTls
+from hive_runtime.trading.commands import NewOrderSingle
+from hive_runtime.trading.types import OrdType, RejectReason, Side
 from hive_testbed.kubectl import Kubectl, wait_for
 from hive_testbed.plane.launcher import Plane, PlaneOptions
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "trading"
 CLUSTER = "demo"
+RISK_MAX_ORDER_QUANTITY = 50  # the traders send 1-10 lots; one order of 51 shows the limit at work
 
 
 def _manifest() -> dict[str, Any]:
@@ -46,6 +51,8 @@ def _manifest() -> dict[str, Any]:
             "replicas": 3,
             "resources": {"cpu": 1, "memory": "512Mi"},
             "storage": {"size": "1Gi"},
+            # Cluster-wide default limits: the operator sends them to the runtime's leader.
+            "risk": {"limits": {"maxOrderQuantity": RISK_MAX_ORDER_QUANTITY}},
         },
     }
 
@@ -218,6 +225,7 @@ async def _trade(
     async with Client(endpoints=[endpoint], tls=operator_tls, deadline=30) as admin:
         await setup_market(admin)
     print(f"== Market set up with the operator's certificate; {len(ACCOUNTS)} accounts")
+    problems = await _risk_limit_enforced(kubectl, endpoint=endpoint, trader_tls=trader_tls)
     tally = Tally()
     stop = asyncio.Event()
     clients = [Client(endpoints=[endpoint], tls=trader_tls, deadline=30) for _ in ACCOUNTS]
@@ -248,4 +256,41 @@ async def _trade(
         missing = await missing_acknowledged(checker, tally)
     verdict = "no" if missing else "yes"
     print(f"== Every acknowledged order is on the new leader: {verdict} ({len(tally.acknowledged)} checked)")
-    return [f"{len(missing)} acknowledged orders are missing: {missing[:5]}"] if missing else []
+    if missing:
+        problems.append(f"{len(missing)} acknowledged orders are missing: {missing[:5]}")
+    return problems
+
+
+async def _risk_limit_enforced(
+    kubectl: Kubectl, *, endpoint: tuple[str, int], trader_tls: ClientTls
+) -> list[str]:
+    """spec.risk reached the runtime: every member reports the limits' hash, and an order over
+    ``maxOrderQuantity`` is refused with that reason."""
+    limits = RiskLimits.model_validate({"maxOrderQuantity": RISK_MAX_ORDER_QUANTITY})
+    wanted = expected_hash(risk_defaults(limits))
+
+    def landed() -> bool:
+        members = _status(kubectl).get("members") or []
+        return len(members) == 3 and all(m.get("riskDefaultsHash") == wanted for m in members)
+
+    await asyncio.to_thread(wait_for, landed, seconds=60, what="spec.risk's limits reported by every member")
+    order = NewOrderSingle(
+        0,
+        ACCOUNTS[0],
+        "over-the-limit",
+        SYMBOL,
+        int(Side.BUY),
+        int(OrdType.LIMIT),
+        RISK_MAX_ORDER_QUANTITY + 1,
+        10_000,
+    )
+    async with Client(endpoints=[endpoint], tls=trader_tls, deadline=30) as client:
+        result = await client.submit(order)
+    reason = RejectReason(result.outcome.reject_reason).name if result.outcome is not None else "no outcome"
+    print(
+        f"== spec.risk applied on every member (riskDefaultsHash {wanted[:12]}); an order of "
+        f"{RISK_MAX_ORDER_QUANTITY + 1} lots was refused: {reason}"
+    )
+    if reason != "MAX_ORDER_QUANTITY":
+        return [f"an order over spec.risk.limits.maxOrderQuantity was not refused for it ({reason})"]
+    return []

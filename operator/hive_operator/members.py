@@ -23,7 +23,7 @@ from typing import Any
 
 from hive_operator.plan import MemberReport
 from hive_runtime.contract.client import AdminClient, AdminError, client_context
-from hive_runtime.contract.models import MemberRole, StatusResponse
+from hive_runtime.contract.models import MemberRole, RiskDefaults, RiskDefaultsResponse, StatusResponse
 
 ADMIN_PORT = 7300
 TLS_KEYS = ("ca.crt", "tls.crt", "tls.key")
@@ -33,6 +33,8 @@ TLS_KEYS = ("ca.crt", "tls.crt", "tls.key")
 class Collected:
     reports: dict[str, MemberReport] = field(default_factory=dict)
     unreachable: dict[str, str] = field(default_factory=dict)  # pod -> why (no secret values)
+    addresses: dict[str, str] = field(default_factory=dict)  # pod -> IP of every pod asked
+    context: ssl.SSLContext | None = None  # the operator's client context, when it had one
 
 
 def tls_context(secret: Mapping[str, Any], *, namespace: str, cluster: str) -> ssl.SSLContext | None:
@@ -98,6 +100,7 @@ def report_of(pod: str, status: StatusResponse, leader: StatusResponse | None) -
         certificate_serial=status.certificate.serial,
         ca_bundle_fingerprint=status.ca_bundle_fingerprint,
         secret_hashes=dict(status.secrets),
+        risk_defaults_hash=status.risk_defaults_hash,
     )
 
 
@@ -106,7 +109,7 @@ async def collect(
 ) -> Collected:
     """Ask every ``(pod name, pod IP)`` for its status, at once, each within ``each_seconds``."""
     statuses: dict[str, StatusResponse] = {}
-    result = Collected()
+    result = Collected(addresses=dict(pods), context=context)
 
     async def ask(pod: str, address: str) -> None:
         try:
@@ -125,3 +128,12 @@ async def collect(
     leader = max(leaders, key=lambda s: s.term) if leaders else None
     result.reports = {pod: report_of(pod, status, leader) for pod, status in statuses.items()}
     return result
+
+
+async def send_risk_defaults(
+    address: str, defaults: RiskDefaults, *, context: ssl.SSLContext, seconds: float = 5.0
+) -> RiskDefaultsResponse:
+    """``PUT /risk/defaults`` on the leader at ``address``; answers once the leader applied them."""
+    async with asyncio.timeout(seconds + 1):
+        async with AdminClient(f"https://{address}:{ADMIN_PORT}", context=context, timeout=seconds) as admin:
+            return await admin.set_risk_defaults(defaults)

@@ -32,7 +32,7 @@ class OperatorMetrics:
         self.duration = Histogram(
             "hive_operator_reconcile_duration_seconds",
             "Time of one reconcile once it runs: read, ask the runtime, plan, write (queue wait excluded)",
-            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10),
             registry=self.registry,
         )
         self.queued = Histogram(

@@ -23,19 +23,24 @@ from typing import Any
 
 from hive_operator.api import HiveCluster, HiveClusterStatus
 from hive_operator.api.placement import RetentionPolicy
+from hive_operator.api.security import TlsMode
 from hive_operator.kube.act import Writes, perform, post_event
 from hive_operator.kube.client import KubeApi, NotFound
 from hive_operator.kube.observe import (
     available_kinds,
     read_children,
     read_cluster,
+    read_config_map_key,
+    read_issued_secrets,
     read_referenced_secret_keys,
 )
 from hive_operator.kube.resources import resource
-from hive_operator.members import Collected, ContextCache, collect
+from hive_operator.members import Collected, ContextCache, collect, send_risk_defaults
 from hive_operator.metrics import OperatorMetrics
-from hive_operator.plan import Event, Observed, Plan, plan
+from hive_operator.plan import Event, Observed, Plan, SetRiskDefaults, plan
 from hive_operator.specs import OperatorContext, names_of, selector_labels
+from hive_operator.specs.certmanager import expected_certificates
+from hive_runtime.contract.client import AdminError
 
 log = logging.getLogger("hive_operator.reconcile")
 
@@ -79,10 +84,14 @@ class Reconciler:
         return self._locks.setdefault((namespace, name), asyncio.Lock())
 
     async def _members(
-        self, cluster: HiveCluster, objects: dict[tuple[str, str], dict[str, Any]]
+        self,
+        cluster: HiveCluster,
+        objects: dict[tuple[str, str], dict[str, Any]],
+        issued: dict[str, dict[str, Any]],
     ) -> Collected:
         names = names_of(cluster)
-        secret = objects.get(("Secret", names.operator_tls_secret))
+        # The operator's client certificate: its own PKI's Secret, or cert-manager's.
+        secret = objects.get(("Secret", names.operator_tls_secret)) or issued.get(names.operator_tls_secret)
         pods = [obj for (kind, _), obj in sorted(objects.items(), key=lambda item: item[0]) if kind == "Pod"]
         targets, missing = [], {}
         for pod in pods:
@@ -124,17 +133,30 @@ class Reconciler:
         kinds = await available_kinds(self.api)
         objects = await read_children(self.api, cluster, kinds)
         referenced = await read_referenced_secret_keys(self.api, cluster)
-        members = await self._members(cluster, objects)
+        issued: dict[str, dict[str, Any]] = {}
+        if cluster.spec.tls.mode is TlsMode.CERT_MANAGER and "Certificate" in kinds:
+            wanted = [leaf.name for leaf in expected_certificates(cluster, self.context)]
+            issued = await read_issued_secrets(self.api, cluster, wanted)
+        members = await self._members(cluster, objects, issued)
+        risk_text = None
+        reference = cluster.spec.risk.config_map_ref
+        if reference is not None:
+            risk_text = await read_config_map_key(self.api, namespace, reference.name, reference.key)
         observed = Observed(
             cluster=cluster,
             objects=objects,
             referenced_secrets=referenced,
             members=members.reports,
             available_kinds=kinds,
+            issued_secrets=issued,
+            risk_config_text=risk_text,
         )
         now = self.clock()
         decided = plan(observed, context=self.context, now=now)
         writes = await perform(self.api, cluster, decided.actions, now=now, reporter=self.reporter)
+        for action in decided.actions:
+            if isinstance(action, SetRiskDefaults):
+                await self._send_risk_defaults(cluster, action, members, writes)
         for call, count in writes.items():
             self.metrics.writes.labels(call).inc(count)
         self.metrics.observe_status(namespace, name, decided.status)
@@ -142,6 +164,40 @@ class Reconciler:
         if writes:
             log.info("%s/%s: %s", namespace, name, ", ".join(f"{c} x{n}" for c, n in sorted(writes.items())))
         return Outcome(plan=decided, writes=writes, unreachable=members.unreachable)
+
+    async def _send_risk_defaults(
+        self, cluster: HiveCluster, action: SetRiskDefaults, members: Collected, writes: Writes
+    ) -> None:
+        """The runtime half of the plan: one admin call to the leader. A refusal (the leader moved,
+        or a member still runs a release that does not know the command) is logged and counted;
+        the next reconcile sees the hash unchanged and asks again."""
+        names = names_of(cluster)
+        address = members.addresses.get(action.leader)
+        if address is None or members.context is None:
+            return
+        try:
+            answer = await send_risk_defaults(
+                address, action.defaults, context=members.context, seconds=self.member_timeout
+            )
+        except (AdminError, OSError, TimeoutError) as error:
+            self.metrics.errors.labels(f"RiskDefaults{type(error).__name__}").inc()
+            log.warning(
+                "%s/%s: risk defaults not applied by %s: %s",
+                names.namespace,
+                names.cluster,
+                action.leader,
+                error,
+            )
+            return
+        writes["admin PUT /risk/defaults"] += 1
+        if answer.hash != action.expected_hash:
+            log.error(
+                "%s/%s: the runtime applied risk defaults with hash %s, expected %s",
+                names.namespace,
+                names.cluster,
+                answer.hash,
+                action.expected_hash,
+            )
 
     async def delete(self, namespace: str, name: str) -> Writes:
         """The cluster is being deleted: claims follow ``spec.storage.retentionPolicy`` (retained

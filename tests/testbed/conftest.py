@@ -23,7 +23,8 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from hive_testbed import k8sbuild
+from hive_testbed import certmanager, k8sbuild
+from hive_testbed.certmanager import CertManager
 from hive_testbed.kubectl import Kubectl
 from hive_testbed.plane.launcher import Plane, PlaneOptions
 from hive_testbed.rawclient import RawClient
@@ -105,3 +106,34 @@ def kubectl(cluster: Cluster, tmp_path: Path) -> Kubectl:
 @pytest.fixture(scope="session")
 def session_kubectl(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
     return Kubectl(cluster.kubeconfig, tmp_path_factory.mktemp("kube-cache"))
+
+
+LEASE_NAMESPACE = "kube-system"
+
+
+@pytest.fixture(scope="session")
+def cert_manager(
+    cluster: Cluster, session_kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CertManager]:
+    reason = certmanager.unavailable_reason()
+    if reason is not None:
+        pytest.fail(reason, pytrace=False)  # fail, never skip: `make test` builds it first
+    certmanager.install_crds(session_kubectl)
+    if cluster.plane is not None:
+        kubeconfig = certmanager.controller_kubeconfig(cluster.plane, session_kubectl)
+    else:
+        kubeconfig = cluster.kubeconfig  # another cluster (fidelity probe): its admin credentials
+    manager = CertManager(
+        kubeconfig=kubeconfig,
+        log_path=tmp_path_factory.mktemp("cert-manager") / "cert-manager.log",
+        cluster_resource_namespace="kube-system",
+        leader_election_namespace=LEASE_NAMESPACE,
+    )
+    manager.start()
+    try:
+        yield manager
+    finally:
+        code = manager.stop()
+    assert code == 0, f"cert-manager did not stop cleanly ({code}):\n{manager.log_tail()}"
+    lease = session_kubectl.json("get", "lease", "cert-manager-controller", "-n", LEASE_NAMESPACE)
+    assert not lease["spec"].get("holderIdentity"), "cert-manager did not release its Lease on SIGTERM"

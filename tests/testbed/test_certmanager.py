@@ -17,7 +17,6 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,38 +42,9 @@ from hive_runtime.transport.access import AccessPolicy, peer_identity
 from hive_testbed import certmanager
 from hive_testbed.certmanager import CertManager
 from hive_testbed.kubectl import Kubectl, wait_for
-from tests.testbed.conftest import Cluster
 
 CONTEXT = OperatorContext()
 LEASE_NAMESPACE = "kube-system"
-
-
-@pytest.fixture(scope="module")
-def cert_manager(
-    cluster: Cluster, session_kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[CertManager]:
-    reason = certmanager.unavailable_reason()
-    if reason is not None:
-        pytest.fail(reason, pytrace=False)  # fail, never skip: `make test` builds it first
-    certmanager.install_crds(session_kubectl)
-    if cluster.plane is not None:
-        kubeconfig = certmanager.controller_kubeconfig(cluster.plane, session_kubectl)
-    else:
-        kubeconfig = cluster.kubeconfig  # another cluster (fidelity probe): its admin credentials
-    manager = CertManager(
-        kubeconfig=kubeconfig,
-        log_path=tmp_path_factory.mktemp("cert-manager") / "cert-manager.log",
-        cluster_resource_namespace="kube-system",
-        leader_election_namespace=LEASE_NAMESPACE,
-    )
-    manager.start()
-    try:
-        yield manager
-    finally:
-        code = manager.stop()
-    assert code == 0, f"cert-manager did not stop cleanly ({code}):\n{manager.log_tail()}"
-    lease = session_kubectl.json("get", "lease", "cert-manager-controller", "-n", LEASE_NAMESPACE)
-    assert not lease["spec"].get("holderIdentity"), "cert-manager did not release its Lease on SIGTERM"
 
 
 def _hive_cluster(kubectl: Kubectl, namespace: str) -> HiveCluster:

@@ -36,6 +36,9 @@ import pytest
 import yaml
 from cryptography import x509
 
+from hive_operator.api.risk import RiskLimits
+from hive_operator.plan.risk import expected_hash, risk_defaults
+from hive_testbed.certmanager import CertManager, bootstrap_ca_issuer
 from hive_testbed.kubectl import Kubectl, wait_for
 from hive_testbed.rawclient import RawClient
 
@@ -200,16 +203,28 @@ def operator(
         stop_operator(running.process)
 
 
-@pytest.fixture(scope="module")
-def ns(api: RawClient, module_kubectl: Kubectl) -> str:
+def _new_namespace(api: RawClient, kubectl: Kubectl) -> str:
+    """A fresh namespace, once it has its default ServiceAccount (pods need it)."""
     name = f"t-{uuid.uuid4().hex[:10]}"
-    module_kubectl("create", "namespace", name)
+    kubectl("create", "namespace", name)
     wait_for(
         lambda: api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").status == 200,
         seconds=30,
         what="the default service account",
     )
     return name
+
+
+@pytest.fixture(scope="module")
+def ns(api: RawClient, module_kubectl: Kubectl) -> str:
+    return _new_namespace(api, module_kubectl)
+
+
+# How the API server words an RBAC refusal ("... is forbidden: User "system:serviceaccount:..."
+# cannot create resource ..."); other 403s, such as writing into a namespace being deleted by an
+# earlier module, are not about the chart's rules.
+RBAC_REFUSAL = 'is forbidden: User "'
+RISK_LIMITS = {"maxOrderQuantity": 50, "maxNetPosition": 40_000}
 
 
 def _manifest(namespace: str, **spec: Any) -> dict[str, Any]:
@@ -223,6 +238,7 @@ def _manifest(namespace: str, **spec: Any) -> dict[str, Any]:
             "resources": {"cpu": 1, "memory": "512Mi"},
             "storage": {"size": "1Gi"},
             "secrets": [{"name": "fix-credentials", "items": [{"key": "password", "path": "fix/password"}]}],
+            "risk": {"limits": RISK_LIMITS},
             **spec,
         },
     }
@@ -292,6 +308,15 @@ def test_apply_to_ready_with_every_object_and_pod_field(
     assert "hive.dev/operator" in ready["metadata"]["finalizers"]
     hashes = {json.dumps(m["secretHashes"], sort_keys=True) for m in status["members"]}
     assert len(hashes) == 1 and "fix-credentials/fix/password" in json.loads(hashes.pop())
+    # spec.risk reached the runtime: every member reports the hash of exactly those limits.
+    wanted = expected_hash(risk_defaults(RiskLimits.model_validate(RISK_LIMITS)))
+
+    def risk_landed() -> bool:
+        members = _hive(kubectl, ns)["status"]["members"]
+        return len(members) == 3 and all(m.get("riskDefaultsHash") == wanted for m in members)
+
+    wait_for(risk_landed, seconds=60, what="spec.risk's defaults reported by every member")
+    assert any(e["reason"] == "RiskDefaultsSent" for e in kubectl.events(ns))
 
     owned = {"uid": ready["metadata"]["uid"], "controller": True}
     for kind, name in [
@@ -397,7 +422,7 @@ def test_a_quiet_reconcile_writes_nothing(ready: dict[str, Any], operator: Opera
         f"writes during {ticks:.0f} quiet reconciles: {[(w['verb'], w['objectRef']) for w in new]}"
     )
     assert operator.metric("hive_operator_cluster_ready", namespace=ns, cluster=CLUSTER) == 1
-    assert "Forbidden" not in operator.log.read_text(), "the ClusterRole grants everything the operator does"
+    assert RBAC_REFUSAL not in operator.log.read_text(), "the ClusterRole grants everything the operator does"
     assert (
         operator.metric("hive_operator_certificate_expiry_timestamp_seconds", cluster=CLUSTER) > time.time()
     )
@@ -665,13 +690,7 @@ def test_a_ca_rotation_lands_with_an_overlapping_bundle_and_no_pod_restart(
         seconds=90,
         what=f"the deleted {CLUSTER} cluster's pods gone",
     )
-    home = f"t-{uuid.uuid4().hex[:10]}"
-    kubectl("create", "namespace", home)
-    wait_for(
-        lambda: api.get(f"/api/v1/namespaces/{home}/serviceaccounts/default").status == 200,
-        seconds=30,
-        what="the default service account",
-    )
+    home = _new_namespace(api, kubectl)
     manifest = _manifest(
         home, secrets=[], tls={"duration": "140s", "renewBefore": "10s", "caDuration": "150s"}
     )
@@ -762,6 +781,75 @@ def test_a_ca_rotation_lands_with_an_overlapping_bundle_and_no_pod_restart(
     )
 
 
+def test_cert_manager_mode_runs_on_certificates_the_real_cert_manager_issued(
+    operator: Operator, module_kubectl: Kubectl, api: RawClient, cert_manager: CertManager
+) -> None:
+    """``tls.mode: certManager``: the operator makes no CA; it asks cert-manager (the real
+    controller) for one Certificate per pod and one for itself, creates each pod once its own
+    Secret is usable, and reads the members' status with cert-manager's client certificate. The
+    cluster becomes Ready, every member serves the serial cert-manager issued it, and each pod
+    mounts only its own Secret. Runs after the module's other clusters are gone (cores free)."""
+    kubectl = module_kubectl
+    name = "issued"
+    home = _new_namespace(api, kubectl)
+    bootstrap_ca_issuer(kubectl, home, issuer="hive-ca", manager=cert_manager)
+    manifest = _manifest(home, secrets=[], tls={"mode": "certManager", "issuerRef": {"name": "hive-ca"}})
+    manifest["metadata"]["name"] = name
+    kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    waited = kubectl(
+        "wait",
+        "--for=condition=Ready",
+        f"hivecluster/{name}",
+        "-n",
+        home,
+        "--timeout=150s",
+        timeout=160,
+        check=False,
+    )
+    body = kubectl.json("get", "hivecluster", name, "-n", home)
+    assert waited.returncode == 0, (
+        f"not Ready: {json.dumps(body.get('status'), indent=1)}\n"
+        f"operator log:\n{operator.log.read_text()[-3000:]}\ncert-manager log:\n{cert_manager.log_tail()}"
+    )
+    certificates = {
+        c["metadata"]["name"]: c for c in kubectl.json("get", "certificates", "-n", home)["items"]
+    }
+    ours = {n for n, c in certificates.items() if c["metadata"].get("ownerReferences")}
+    assert ours == {f"{name}-{k}-tls" for k in range(3)} | {f"{name}-operator-tls"}
+    for certificate in ours:
+        owner = certificates[certificate]["metadata"]["ownerReferences"][0]
+        assert owner["uid"] == body["metadata"]["uid"] and owner["controller"]
+    condition = _condition(body, "CertificatesReady")
+    assert condition["status"] == "True" and condition["reason"] == "CertificatesIssued", condition
+    secrets = {s["metadata"]["name"] for s in kubectl.json("get", "secrets", "-n", home)["items"]}
+    assert f"{name}-ca" not in secrets, "no CA of the operator's own in certManager mode"
+    members = {m["pod"]: m for m in body["status"]["members"]}
+    for k in range(3):
+        pod = f"{name}-{k}"
+        data = kubectl.json("get", "secret", f"{pod}-tls", "-n", home)["data"]
+        leaf = x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
+        root = x509.load_pem_x509_certificate(base64.b64decode(data["ca.crt"]))
+        leaf.verify_directly_issued_by(root)
+        assert (
+            root.subject.rfc4514_string().endswith("CN=hive-ca root")
+            or "hive-ca root" in root.subject.rfc4514_string()
+        )
+        assert members[pod]["certificateSerial"] == format(leaf.serial_number, "x")
+        assert (
+            members[pod]["caBundleFingerprint"]
+            == hashlib.sha256(base64.b64decode(data["ca.crt"])).hexdigest()
+        )
+        spec = kubectl.json("get", "pod", pod, "-n", home)["spec"]
+        mounted = {v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v}
+        assert mounted == {f"{pod}-tls", f"{pod}-audit"}
+    kubectl("delete", "hivecluster", name, "-n", home, "--timeout=60s", timeout=70)
+    wait_for(
+        lambda: not kubectl.pods(home, f"hive.dev/cluster={name}"),
+        seconds=60,
+        what="the cert-manager cluster's pods gone (their cores free for the next test)",
+    )
+
+
 def test_single_namespace_mode_needs_only_a_role(
     cluster: Any, operator: Operator, module_kubectl: Kubectl, api: RawClient, tmp_path: Path
 ) -> None:
@@ -799,7 +887,7 @@ def test_single_namespace_mode_needs_only_a_role(
             check=False,
         )
         assert waited.returncode == 0, f"not Ready; operator log:\n{scoped.log.read_text()[-4000:]}"
-        assert "Forbidden" not in scoped.log.read_text(), "the Role grants everything the operator does"
+        assert RBAC_REFUSAL not in scoped.log.read_text(), "the Role grants everything the operator does"
         kubectl("delete", "hivecluster", CLUSTER, "-n", watched, "--timeout=60s", timeout=70)
     finally:
         stop_operator(scoped.process)
@@ -863,7 +951,7 @@ def test_a_standby_operator_takes_over_when_the_active_one_dies(
         took = time.monotonic() - killed
         print(f"standby took over and restored a child {took:.1f} s after the active one was killed")
         assert standby.metric("hive_operator_reconciles_total") > 0
-        assert "Forbidden" not in standby.log.read_text(), "the chart's peering RBAC grants what kopf does"
+        assert RBAC_REFUSAL not in standby.log.read_text(), "the chart's peering RBAC grants what kopf does"
         kubectl("delete", "hivecluster", CLUSTER, "-n", home, "--timeout=60s", timeout=70)
         assert peers["metadata"]["name"] == peering
     finally:

@@ -57,7 +57,14 @@ class HiveClusterSpec(HiveModel):
     secrets: list[SecretMount] = Field(
         default_factory=list, max_length=32, description="User Secrets mounted as files."
     )
-    risk: Risk = Field(default_factory=Risk, description="Default pre-trade risk limits.")
+    risk: Risk = Field(
+        default_factory=Risk,
+        description="Cluster-wide default pre-trade risk limits for every account without limits of its "
+        "own, sent to the runtime as a replicated command (status.members[].riskDefaultsHash shows when "
+        "they have landed). Sent: maxOrderQuantity, maxOrderNotional, maxGrossPosition, maxNetPosition, "
+        "creditLimit; priceCollarBps, maxMessagesPerSecond, restrictedSymbols and circuitBreaker are "
+        "per-instrument or per-account settings of the runtime and are not sent yet.",
+    )
     backup: Backup | None = Field(default=None, description="Scheduled backups; none when empty.")
     upgrade: Upgrade = Field(default_factory=Upgrade, description="Rolling upgrade policy.")
     canary: Canary | None = Field(default=None, description="A canary learner on a new version.")

@@ -1,7 +1,8 @@
-"""Default pre-trade risk limits the trading engine starts with.
+"""Cluster-wide default pre-trade risk limits (``spec.risk``).
 
-At run time limits change only through replicated commands; these are the values a brand-new
-cluster is bootstrapped with.
+The runtime changes limits only through replicated commands; the operator turns these into the
+runtime's risk-defaults command (``hive_operator.plan.risk``) whenever the leader reports other
+defaults, so editing them takes effect at run time.
 """
 
 from __future__ import annotations
@@ -68,7 +69,12 @@ class ConfigMapKeyRef(HiveModel):
 
 
 class Risk(HiveModel):
-    """Risk limits, given inline or by a ConfigMap reference (not both)."""
+    """Cluster-wide default risk limits, inline or from a ConfigMap key (not both). The operator
+    sends maxOrderQuantity, maxOrderNotional, maxGrossPosition, maxNetPosition and creditLimit to the
+    runtime, which applies them to every account without limits of its own
+    (status.members[].riskDefaultsHash shows when they have landed); priceCollarBps,
+    maxMessagesPerSecond, restrictedSymbols and circuitBreaker are per-instrument or per-account
+    settings in the runtime and are not sent yet."""
 
     limits: RiskLimits | None = Field(default=None, description="Inline default limits.")
     config_map_ref: ConfigMapKeyRef | None = Field(

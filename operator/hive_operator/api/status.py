@@ -95,6 +95,11 @@ class Member(HiveModel):
         description="SHA-256 of each mounted secret item in use, keyed <secret>/<item path>; equal on "
         "every member once a rotation has landed.",
     )
+    risk_defaults_hash: str | None = Field(
+        default=None,
+        description="SHA-256 of the cluster-wide risk defaults the runtime applied (spec.risk limits); "
+        "equal on every member once a change has landed.",
+    )
 
 
 class LastBackup(HiveModel):

@@ -15,7 +15,7 @@ from typing import Any
 
 from hive_operator.api import HiveCluster, parse_manifest
 from hive_operator.kube.client import ApiError, KubeApi, NotFound
-from hive_operator.kube.resources import MONITORING, OPTIONAL, resource
+from hive_operator.kube.resources import OPTIONAL, resource
 from hive_operator.specs import CREATION_ORDER, names_of, referenced_secrets
 from hive_operator.specs.meta import CLUSTER_LABEL
 from hive_operator.specs.workload import CLAIM_OF
@@ -31,13 +31,36 @@ async def read_cluster(api: KubeApi, namespace: str, name: str) -> HiveCluster |
 
 
 async def available_kinds(api: KubeApi) -> frozenset[str]:
-    """Optional kinds (ServiceMonitor, PrometheusRule) the server serves, through discovery."""
-    try:
-        listing = await api.get(f"/apis/{MONITORING}")
-    except NotFound:
-        return frozenset()
-    served = {item.get("name") for item in listing.get("resources", [])}
-    return frozenset(kind for kind, plural in OPTIONAL.items() if plural in served)
+    """Optional kinds (ServiceMonitor, PrometheusRule, cert-manager's Certificate) the server
+    serves, through discovery (one call per API group version)."""
+    available: set[str] = set()
+    for group_version in sorted({resource(kind).api_version for kind in OPTIONAL}):
+        try:
+            listing = await api.get(f"/apis/{group_version}")
+        except NotFound:
+            continue
+        served = {item.get("name") for item in listing.get("resources", [])}
+        available |= {
+            kind
+            for kind in OPTIONAL
+            if resource(kind).api_version == group_version and resource(kind).plural in served
+        }
+    return frozenset(available)
+
+
+async def read_issued_secrets(
+    api: KubeApi, cluster: HiveCluster, names: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The Secrets cert-manager wrote for the cluster's Certificates, by name (absent when not
+    written yet). They are cert-manager's, not the cluster's children: read apart, never changed."""
+    namespace = names_of(cluster).namespace
+    found: dict[str, dict[str, Any]] = {}
+    for name in names:
+        try:
+            found[name] = await api.get(resource("Secret").path(namespace, name))
+        except NotFound:
+            continue
+    return found
 
 
 def _owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
@@ -85,3 +108,13 @@ async def read_referenced_secret_keys(api: KubeApi, cluster: HiveCluster) -> dic
         keys[name] = frozenset(secret.get("data") or {}) | frozenset(secret.get("stringData") or {})
         del secret
     return keys
+
+
+async def read_config_map_key(api: KubeApi, namespace: str, name: str, key: str) -> str | None:
+    """The text under ``key`` of a user ConfigMap (None when the ConfigMap or key is missing)."""
+    try:
+        config_map = await api.get(resource("ConfigMap").path(namespace, name))
+    except NotFound:
+        return None
+    value = (config_map.get("data") or {}).get(key)
+    return value if isinstance(value, str) else None

@@ -38,14 +38,15 @@ RESOURCES = {
         Resource("v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
         Resource("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
         Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+        Resource("cert-manager.io/v1", "Certificate", "certificates"),
         Resource("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors"),
         Resource("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules"),
         Resource("hive.dev/v1alpha1", "HiveCluster", "hiveclusters"),
         Resource("events.k8s.io/v1", "Event", "events"),
     )
 }
-MONITORING = "monitoring.coreos.com/v1"
-OPTIONAL = {"ServiceMonitor": "servicemonitors", "PrometheusRule": "prometheusrules"}
+# Kinds whose CRDs may be missing: read and written only when discovery says they are served.
+OPTIONAL = frozenset({"ServiceMonitor", "PrometheusRule", "Certificate"})
 
 
 def resource(kind: str) -> Resource:

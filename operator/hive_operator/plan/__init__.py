@@ -11,6 +11,7 @@ from hive_operator.plan.model import (
     Observed,
     PatchStatus,
     Plan,
+    SetRiskDefaults,
     Update,
 )
 from hive_operator.plan.planner import missing_secrets, plan
@@ -26,6 +27,7 @@ __all__ = [
     "Observed",
     "PatchStatus",
     "Plan",
+    "SetRiskDefaults",
     "Update",
     "cpu_count",
     "differences",

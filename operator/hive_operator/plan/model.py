@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from hive_operator.api import HiveCluster, HiveClusterStatus
+from hive_runtime.contract.models import RiskDefaults
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class MemberReport:
     certificate_serial: str | None = None
     ca_bundle_fingerprint: str | None = None
     secret_hashes: Mapping[str, str] = field(default_factory=dict)
+    risk_defaults_hash: str | None = None  # of the cluster-wide risk defaults it applied
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,19 @@ class Observed:
     ``objects`` holds the cluster's children keyed by ``(kind, name)``, as the API returned them
     (Secrets with base64 ``data``). ``referenced_secrets`` gives, for every user Secret the spec
     names, the keys it has (values are never read); a missing Secret is absent.
-    ``available_kinds`` lists optional kinds whose CRDs exist (ServiceMonitor, PrometheusRule).
+    ``available_kinds`` lists optional kinds whose CRDs exist (ServiceMonitor, PrometheusRule,
+    cert-manager's Certificate). ``issued_secrets`` holds, in ``tls.mode: certManager``, the
+    Secrets cert-manager wrote for the cluster's Certificates, by name: not children (never
+    changed or deleted), only judged.
     """
 
     cluster: HiveCluster
     objects: Mapping[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     referenced_secrets: Mapping[str, frozenset[str]] = field(default_factory=dict)
     members: Mapping[str, MemberReport] = field(default_factory=dict)
-    available_kinds: frozenset[str] = frozenset({"ServiceMonitor", "PrometheusRule"})
+    available_kinds: frozenset[str] = frozenset({"ServiceMonitor", "PrometheusRule", "Certificate"})
+    issued_secrets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    risk_config_text: str | None = None  # the key ``spec.risk.configMapRef`` names, when it exists
 
 
 @dataclass(frozen=True)
@@ -78,11 +85,20 @@ class Event:
 
 
 @dataclass(frozen=True)
+class SetRiskDefaults:
+    """Ask the runtime's leader for the cluster-wide risk defaults (admin API, not Kubernetes)."""
+
+    defaults: RiskDefaults
+    expected_hash: str
+    leader: str  # the pod to ask
+
+
+@dataclass(frozen=True)
 class PatchStatus:
     status: HiveClusterStatus
 
 
-Action = Create | Update | Delete | Event | PatchStatus
+Action = Create | Update | Delete | Event | PatchStatus | SetRiskDefaults
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,22 @@ from hive_operator.api import HiveCluster
 from hive_operator.api.security import TlsMode
 from hive_operator.api.status import CertificateStatus, ConditionStatus, ConditionType
 from hive_operator.api.types import parse_duration
-from hive_operator.pki import PodTrust, RotationPolicy, ensure_audit_keys, reconcile_pki
+from hive_operator.pki import ClusterPki, PodTrust, RotationPolicy, ensure_audit_keys, reconcile_pki
 from hive_operator.plan.compare import differences, is_immutable, keep_immutable, with_applied_hash
-from hive_operator.plan.model import Action, Create, Delete, Event, Observed, PatchStatus, Plan, Update
+from hive_operator.plan.issued import creatable_ordinals, judge_issued
+from hive_operator.plan.model import (
+    Action,
+    Create,
+    Delete,
+    Event,
+    Observed,
+    PatchStatus,
+    Plan,
+    SetRiskDefaults,
+    Update,
+)
 from hive_operator.plan.pods import plan_pods
+from hive_operator.plan.risk import desired_limits, expected_hash, landed, risk_defaults
 from hive_operator.plan.status import StatusInputs, Verdict, compute_status, leader_of
 from hive_operator.specs import (
     CREATION_ORDER,
@@ -134,6 +146,21 @@ def _transition_events(before: HiveCluster, after: list[Any]) -> list[Action]:
     return events
 
 
+def _risk_actions(observed: Observed) -> tuple[list[Action], str | None]:
+    """Send ``spec.risk``'s limits to the leader when its ``riskDefaultsHash`` is not theirs."""
+    limits, problem = desired_limits(observed.cluster, observed.risk_config_text)
+    leader = leader_of(observed.members)
+    if limits is None or leader is None:
+        return [], problem
+    defaults = risk_defaults(limits)
+    wanted = expected_hash(defaults)
+    applied, _ = landed(observed.members, wanted)
+    if applied:
+        return [], None
+    message = f"sending spec.risk limits to the leader {leader} (riskDefaultsHash {wanted[:12]})"
+    return [SetRiskDefaults(defaults, wanted, leader), Event("Normal", "RiskDefaultsSent", message)], None
+
+
 def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan:
     """Decide what to do about one HiveCluster (see the module docstring)."""
     cluster = observed.cluster
@@ -143,74 +170,93 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
     secrets = {name: obj for (kind, name), obj in observed.objects.items() if kind == "Secret"}
     missing = missing_secrets(cluster, observed.referenced_secrets)
     cert_manager = spec.tls.mode is TlsMode.CERT_MANAGER
-    hold = spec.paused or bool(missing) or cert_manager
+    hold = spec.paused or bool(missing)
 
     actions: list[Action] = []
     refusals: list[str] = []
     rollout: str | None = None
     certificate_times: CertificateStatus | None = cluster.status.certificates if cluster.status else None
     next_check: datetime | None = None
-    existing_pki = None if cert_manager else read_pki(cluster, secrets)
+    pki: ClusterPki | None = None
+    pki_changes: list[Action] = []
+    pod_ordinals: list[int] | None = None
+    write = not hold
     if cert_manager:
-        certificates = Verdict(
-            False, "CertManagerNotSupported", "tls.mode certManager is not implemented yet"
-        )
-    elif hold and existing_pki is None:
-        # Nothing will be written while held, so keys made now would be thrown away (and made
-        # again on every reconcile: with many paused clusters that is most of the operator's CPU).
-        certificates = Verdict(
-            False, "NotIssued", "certificates are issued once the cluster is unpaused and its Secrets exist"
-        )
+        issued = judge_issued(observed, context=context, now=now)
+        certificates = issued.verdict
+        write = write and not issued.blocked
+        existing = {names.ordinal_of(name) for kind, name in observed.objects if kind == "Pod"}
+        pod_ordinals = creatable_ordinals(issued, {k for k in existing if k is not None}, spec.replicas)
+        if write and issued.times is not None:
+            certificate_times = issued.times
     else:
-        outcome = reconcile_pki(
-            existing_pki,
-            requests=leaf_requests(cluster, context, pods=spec.replicas),
-            policy=rotation_policy(cluster),
-            now=now,
-            pods=pods,
-            reports={
-                pod: PodTrust(report.ca_bundle_fingerprint, report.certificate_serial)
-                for pod, report in observed.members.items()
-            },
-            ca_common_name=f"hive {names.namespace}/{names.cluster} CA",
+        existing_pki = read_pki(cluster, secrets)
+        if hold and existing_pki is None:
+            # Nothing will be written while held, so keys made now would be thrown away (and made
+            # again on every reconcile: with many paused clusters that is most of the operator's CPU).
+            certificates = Verdict(
+                False,
+                "NotIssued",
+                "certificates are issued once the cluster is unpaused and its Secrets exist",
+            )
+        else:
+            outcome = reconcile_pki(
+                existing_pki,
+                requests=leaf_requests(cluster, context, pods=spec.replicas),
+                policy=rotation_policy(cluster),
+                now=now,
+                pods=pods,
+                reports={
+                    pod: PodTrust(report.ca_bundle_fingerprint, report.certificate_serial)
+                    for pod, report in observed.members.items()
+                },
+                ca_common_name=f"hive {names.namespace}/{names.cluster} CA",
+            )
+            certificates = Verdict(
+                outcome.ready, "CertificatesInUse" if outcome.ready else outcome.phase.value, outcome.message
+            )
+            next_check = outcome.next_rotation
+            pki = outcome.pki
+            pki_changes = [Event("Normal", change.reason, change.message) for change in outcome.changes]
+            if write:
+                certificate_times = CertificateStatus(
+                    ca_not_after=_timestamp(outcome.ca_not_after),
+                    leaf_not_after=_timestamp(outcome.leaf_not_after) if outcome.leaf_not_after else None,
+                    next_rotation=_timestamp(outcome.next_rotation),
+                )
+    if write:
+        audit_keys, _ = ensure_audit_keys(read_audit_keys(cluster, secrets), pods)
+        membership = membership_from_config_map(
+            cluster, observed.objects.get(("ConfigMap", names.config_map))
+        ) or Membership.new_cluster(spec.replicas)
+        desired = desired_objects(
+            cluster,
+            context=context,
+            membership=membership,
+            pki=pki,
+            audit_keys=audit_keys,
+            pod_ordinals=pod_ordinals,
         )
-        certificates = Verdict(
-            outcome.ready, "CertificatesInUse" if outcome.ready else outcome.phase.value, outcome.message
+        for kind, field in OPTIONAL_KINDS.items():
+            if any(o["kind"] == kind for o in desired) and kind not in observed.available_kinds:
+                refusals.append(f"{field}: the {kind} CRD (monitoring.coreos.com) is not installed")
+                desired = [o for o in desired if o["kind"] != kind]
+        actions, refused = _object_actions(desired, observed.objects)
+        refusals += refused
+        if any(isinstance(a, Create | Update) and a.object["kind"] == "Secret" for a in actions):
+            actions += pki_changes
+        pod_plan = plan_pods(
+            [obj for obj in desired if obj["kind"] == "Pod"],
+            {name: obj for (kind, name), obj in observed.objects.items() if kind == "Pod"},
+            observed.members,
+            leader=leader_of(observed.members),
         )
-        next_check = outcome.next_rotation
-        if not hold:
-            certificate_times = CertificateStatus(
-                ca_not_after=_timestamp(outcome.ca_not_after),
-                leaf_not_after=_timestamp(outcome.leaf_not_after) if outcome.leaf_not_after else None,
-                next_rotation=_timestamp(outcome.next_rotation),
-            )
-            audit_keys, _ = ensure_audit_keys(read_audit_keys(cluster, secrets), pods)
-            membership = membership_from_config_map(
-                cluster, observed.objects.get(("ConfigMap", names.config_map))
-            ) or Membership.new_cluster(spec.replicas)
-            desired = desired_objects(
-                cluster,
-                context=context,
-                membership=membership,
-                pki=outcome.pki,
-                audit_keys=audit_keys,
-            )
-            for kind, field in OPTIONAL_KINDS.items():
-                if any(o["kind"] == kind for o in desired) and kind not in observed.available_kinds:
-                    refusals.append(f"{field}: the {kind} CRD (monitoring.coreos.com) is not installed")
-                    desired = [o for o in desired if o["kind"] != kind]
-            actions, refused = _object_actions(desired, observed.objects)
-            refusals += refused
-            if any(isinstance(a, Create | Update) and a.object["kind"] == "Secret" for a in actions):
-                actions += [Event("Normal", change.reason, change.message) for change in outcome.changes]
-            pod_plan = plan_pods(
-                [obj for obj in desired if obj["kind"] == "Pod"],
-                {name: obj for (kind, name), obj in observed.objects.items() if kind == "Pod"},
-                observed.members,
-                leader=leader_of(observed.members),
-            )
-            actions += pod_plan.actions
-            rollout = pod_plan.message
+        actions += pod_plan.actions
+        rollout = pod_plan.message
+        risk_actions, problem = _risk_actions(observed)
+        actions += risk_actions
+        if problem is not None:
+            refusals.append(problem)
 
     creates_workload = any(
         isinstance(action, Create) and action.object["kind"] == "Pod" for action in actions

@@ -121,6 +121,7 @@ def _members(cluster: HiveCluster, reports: Mapping[str, MemberReport]) -> list[
                 certificate_serial=report.certificate_serial,
                 ca_bundle_fingerprint=report.ca_bundle_fingerprint,
                 secret_hashes=dict(report.secret_hashes),
+                risk_defaults_hash=report.risk_defaults_hash,
             )
         )
     return members
