@@ -25,13 +25,14 @@ from hive_operator.kube.client import Conflict, KubeApi, NotFound
 from hive_operator.kube.resources import resource
 from hive_operator.metrics import OperatorMetrics
 from hive_operator.pokes import Pokes
-from hive_operator.reconcile import Reconciler
+from hive_operator.reconcile import Outcome, Reconciler
 from hive_operator.specs import CREATION_ORDER, OperatorContext
 from hive_operator.specs.meta import CLUSTER_LABEL
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 FINALIZER = "hive.dev/operator"
 PLURAL = "hiveclusters"
+MEMBERSHIP_RECHECK_SECONDS = 1.0
 WATCHED_CHILDREN = CREATION_ORDER  # pods included: a pod's change refreshes status at once
 
 
@@ -62,8 +63,17 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
     def reconciler() -> Reconciler:
         return state["reconciler"]
 
+    def follow_up(namespace: str, name: str, outcome: Outcome | None) -> None:
+        """A Raft membership change under way is stepped by the runtime, not by any Kubernetes
+        object, so no watch event would wake the next step: look again shortly."""
+        if outcome is not None and any(
+            c.type == "Progressing" and c.reason == "ChangingMembership" and c.status == "True"
+            for c in outcome.status.conditions
+        ):
+            pokes.poke(namespace, name, delay=MEMBERSHIP_RECHECK_SECONDS)
+
     async def poked(namespace: str, name: str) -> None:
-        await reconciler().reconcile(namespace, name, trigger="child")
+        follow_up(namespace, name, await reconciler().reconcile(namespace, name, trigger="child"))
 
     pokes = Pokes(poked, delay=options.poke_delay)
 
@@ -106,7 +116,8 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
 
     async def run(trigger: str, namespace: str | None, name: str, logger: Logger) -> None:
         try:
-            await reconciler().reconcile(namespace or "", name, trigger=trigger)
+            outcome = await reconciler().reconcile(namespace or "", name, trigger=trigger)
+            follow_up(namespace or "", name, outcome)
         except Exception as error:  # retried by kopf (handlers) or at the next tick (timer)
             logger.warning("reconcile failed: %s: %s", type(error).__name__, error)
             raise kopf.TemporaryError(f"{type(error).__name__}: {error}", delay=5) from None
@@ -126,7 +137,8 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
     @kopf.timer(GROUP, VERSION, PLURAL, interval=options.interval, idle=options.idle, registry=registry)
     async def tick(namespace: str | None, name: str, logger: Logger, **_: Any) -> None:
         try:
-            await reconciler().reconcile(namespace or "", name, trigger="timer")
+            outcome = await reconciler().reconcile(namespace or "", name, trigger="timer")
+            follow_up(namespace or "", name, outcome)
         except Exception as error:  # the next tick tries again; the error is counted in metrics
             logger.warning("reconcile failed: %s: %s", type(error).__name__, error)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hive_operator.plan import MemberReport
+from hive_operator.plan import LeaderView, MemberReport
 from hive_runtime.contract.client import AdminClient, AdminError, client_context
 from hive_runtime.contract.models import MemberRole, RiskDefaults, RiskDefaultsResponse, StatusResponse
 
@@ -34,6 +34,7 @@ class Collected:
     reports: dict[str, MemberReport] = field(default_factory=dict)
     unreachable: dict[str, str] = field(default_factory=dict)  # pod -> why (no secret values)
     addresses: dict[str, str] = field(default_factory=dict)  # pod -> IP of every pod asked
+    leader_view: LeaderView | None = None  # the configuration as the leader reports it
     context: ssl.SSLContext | None = None  # the operator's client context, when it had one
 
 
@@ -127,7 +128,21 @@ async def collect(
     leaders = [s for s in statuses.values() if s.role.value == "leader"]
     leader = max(leaders, key=lambda s: s.term) if leaders else None
     result.reports = {pod: report_of(pod, status, leader) for pod, status in statuses.items()}
+    leader_pod = next((pod for pod, status in statuses.items() if status is leader), None)
+    if leader is not None and leader_pod is not None:
+        result.leader_view = leader_view_of(leader_pod, leader)
     return result
+
+
+def leader_view_of(pod: str, leader: StatusResponse) -> LeaderView:
+    return LeaderView(
+        leader=pod,
+        commit_index=leader.commit_index,
+        voters=frozenset(m.id for m in leader.members if m.role is MemberRole.VOTER),
+        learners=frozenset(m.id for m in leader.members if m.role is MemberRole.LEARNER),
+        match_index={m.id: m.match_index for m in leader.members if m.match_index is not None},
+        change_pending=leader.pending_membership_change is not None,
+    )
 
 
 async def send_risk_defaults(
@@ -137,3 +152,21 @@ async def send_risk_defaults(
     async with asyncio.timeout(seconds + 1):
         async with AdminClient(f"https://{address}:{ADMIN_PORT}", context=context, timeout=seconds) as admin:
             return await admin.set_risk_defaults(defaults)
+
+
+async def change_membership(
+    address: str, step: str, node_id: int, *, context: ssl.SSLContext, seconds: float = 5.0
+) -> None:
+    """One membership step on the leader at ``address`` (see ``ChangeMembership``)."""
+    async with asyncio.timeout(seconds + 1):
+        async with AdminClient(f"https://{address}:{ADMIN_PORT}", context=context, timeout=seconds) as admin:
+            if step == "add":
+                await admin.add_learner(node_id)
+            elif step == "promote":
+                await admin.promote(node_id)
+            elif step == "remove":
+                await admin.remove(node_id)
+            elif step == "transfer":
+                await admin.transfer_leadership(wait_seconds=min(seconds, 5.0))
+            else:
+                raise ValueError(f"unknown membership step {step!r}")

@@ -31,21 +31,23 @@ class Pokes:
         self._tasks: set[asyncio.Task[None]] = set()
         self.scheduled = 0  # pokes that scheduled a reconcile (the rest were coalesced)
 
-    def poke(self, namespace: str, name: str) -> bool:
-        """Ask for a reconcile of ``namespace/name`` soon; False when one is already pending."""
+    def poke(self, namespace: str, name: str, *, delay: float | None = None) -> bool:
+        """Ask for a reconcile of ``namespace/name`` after ``delay`` (default: the poke delay);
+        False when one is already pending."""
         key = (namespace, name)
         if key in self._pending:
             return False
         self._pending.add(key)
         self.scheduled += 1
-        task = asyncio.get_running_loop().create_task(self._later(key), name=f"poke {namespace}/{name}")
+        wait = self._delay if delay is None else delay
+        task = asyncio.get_running_loop().create_task(self._later(key, wait), name=f"poke {namespace}/{name}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
-    async def _later(self, key: Key) -> None:
+    async def _later(self, key: Key, delay: float) -> None:
         try:
-            await asyncio.sleep(self._delay)
+            await asyncio.sleep(delay)
         finally:
             self._pending.discard(key)  # from here on, a new poke schedules another run
         try:

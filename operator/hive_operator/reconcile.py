@@ -35,9 +35,9 @@ from hive_operator.kube.observe import (
     read_referenced_secret_keys,
 )
 from hive_operator.kube.resources import resource
-from hive_operator.members import Collected, ContextCache, collect, send_risk_defaults
+from hive_operator.members import Collected, ContextCache, change_membership, collect, send_risk_defaults
 from hive_operator.metrics import OperatorMetrics
-from hive_operator.plan import Event, Observed, Plan, SetRiskDefaults, plan
+from hive_operator.plan import ChangeMembership, Event, Observed, Plan, SetRiskDefaults, plan
 from hive_operator.specs import OperatorContext, names_of, selector_labels
 from hive_operator.specs.certmanager import expected_certificates
 from hive_runtime.contract.client import AdminError
@@ -150,6 +150,7 @@ class Reconciler:
             available_kinds=kinds,
             issued_secrets=issued,
             risk_config_text=risk_text,
+            leader_view=members.leader_view,
         )
         now = self.clock()
         decided = plan(observed, context=self.context, now=now)
@@ -157,6 +158,8 @@ class Reconciler:
         for action in decided.actions:
             if isinstance(action, SetRiskDefaults):
                 await self._send_risk_defaults(cluster, action, members, writes)
+            elif isinstance(action, ChangeMembership):
+                await self._change_membership(cluster, action, members, writes)
         for call, count in writes.items():
             self.metrics.writes.labels(call).inc(count)
         self.metrics.observe_status(namespace, name, decided.status)
@@ -198,6 +201,33 @@ class Reconciler:
                 answer.hash,
                 action.expected_hash,
             )
+
+    async def _change_membership(
+        self, cluster: HiveCluster, action: ChangeMembership, members: Collected, writes: Writes
+    ) -> None:
+        """One membership step on the leader; a refusal (the leader moved, a change is pending) is
+        logged and the next reconcile decides again from what the leader then reports."""
+        names = names_of(cluster)
+        address = members.addresses.get(action.leader)
+        if address is None or members.context is None:
+            return
+        try:
+            await change_membership(
+                address, action.step, action.node_id, context=members.context, seconds=self.member_timeout
+            )
+        except (AdminError, OSError, TimeoutError) as error:
+            self.metrics.errors.labels(f"Membership{type(error).__name__}").inc()
+            log.warning(
+                "%s/%s: %s of node %d refused by %s: %s",
+                names.namespace,
+                names.cluster,
+                action.step,
+                action.node_id,
+                action.leader,
+                error,
+            )
+            return
+        writes[f"admin {action.step} member"] += 1
 
     async def delete(self, namespace: str, name: str) -> Writes:
         """The cluster is being deleted: claims follow ``spec.storage.retentionPolicy`` (retained

@@ -850,6 +850,65 @@ def test_cert_manager_mode_runs_on_certificates_the_real_cert_manager_issued(
     )
 
 
+def test_scaling_adds_and_removes_raft_members_through_the_admin_api(
+    operator: Operator, module_kubectl: Kubectl, api: RawClient
+) -> None:
+    """spec.replicas 1 -> 3: the new pods start as joiners, are added as learners and promoted once
+    they hold the log, and the cluster is Ready with three voters. 3 -> 1: the extra members leave
+    the Raft configuration (highest ordinal first), then their pods and claims go; the one left is
+    Ready alone. Runs after the module's other clusters are gone (cores free)."""
+    kubectl = module_kubectl
+    name = "elastic"
+    home = _new_namespace(api, kubectl)
+    manifest = _manifest(home, secrets=[], replicas=1)
+    manifest["metadata"]["name"] = name
+
+    def hive() -> dict[str, Any]:
+        return dict(kubectl.json("get", "hivecluster", name, "-n", home))
+
+    def voters_ready(count: int) -> dict[str, Any] | None:
+        body = hive()
+        status = body.get("status", {})
+        members = status.get("members", [])
+        done = (
+            len(members) == count
+            and all(m.get("voter") and m.get("ready") for m in members)
+            and _condition(body, "Ready")["status"] == "True"
+        )
+        return body if done else None
+
+    kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    wait_for(lambda: voters_ready(1), seconds=150, what="one voter Ready")
+    kubectl("patch", "hivecluster", name, "-n", home, "--type=merge", "-p", '{"spec":{"replicas":3}}')
+    body = wait_for(lambda: voters_ready(3), seconds=180, what="three voters Ready after scaling up")
+    assert {m["pod"] for m in body["status"]["members"]} == {f"{name}-{k}" for k in range(3)}
+    reasons = [e["reason"] for e in kubectl.events(home)]
+    assert reasons.count("MemberAdded") >= 2 and reasons.count("MemberPromoted") >= 2, reasons
+
+    kubectl("patch", "hivecluster", name, "-n", home, "--type=merge", "-p", '{"spec":{"replicas":1}}')
+
+    def shrunk() -> bool:
+        pods = kubectl.pods(home, f"hive.dev/cluster={name}")
+        claims = kubectl.json("get", "pvc", "-n", home)["items"]
+        return (
+            voters_ready(1) is not None
+            and [p["metadata"]["name"] for p in pods] == [f"{name}-0"]
+            and [c["metadata"]["name"] for c in claims] == [f"data-{name}-0"]
+        )
+
+    wait_for(shrunk, seconds=180, what="one voter, one pod, one claim after scaling down")
+    removed = [
+        e.get("note") or e.get("message") for e in kubectl.events(home) if e["reason"] == "MemberRemoved"
+    ]
+    assert len(removed) >= 2, removed
+    kubectl("delete", "hivecluster", name, "-n", home, "--timeout=60s", timeout=70)
+    wait_for(
+        lambda: not kubectl.pods(home, f"hive.dev/cluster={name}"),
+        seconds=60,
+        what="the elastic cluster's pods gone",
+    )
+
+
 def test_single_namespace_mode_needs_only_a_role(
     cluster: Any, operator: Operator, module_kubectl: Kubectl, api: RawClient, tmp_path: Path
 ) -> None:

@@ -4,9 +4,11 @@ list of small actions and the status to show. No API calls, no clock, no I/O."""
 from hive_operator.plan.compare import APPLIED_HASH, differences
 from hive_operator.plan.model import (
     Action,
+    ChangeMembership,
     Create,
     Delete,
     Event,
+    LeaderView,
     MemberReport,
     Observed,
     PatchStatus,
@@ -20,9 +22,11 @@ from hive_operator.plan.status import cpu_count, leader_of
 __all__ = [
     "APPLIED_HASH",
     "Action",
+    "ChangeMembership",
     "Create",
     "Delete",
     "Event",
+    "LeaderView",
     "MemberReport",
     "Observed",
     "PatchStatus",

@@ -38,6 +38,22 @@ class MemberReport:
 
 
 @dataclass(frozen=True)
+class LeaderView:
+    """The Raft configuration as the leader reports it (``GET /status`` of the leader)."""
+
+    leader: str  # its pod
+    commit_index: int
+    voters: frozenset[int]
+    learners: frozenset[int]
+    match_index: Mapping[int, int]  # node id -> highest index known replicated to it
+    change_pending: bool  # a membership change is proposed and not yet committed
+
+    @property
+    def members(self) -> frozenset[int]:
+        return self.voters | self.learners
+
+
+@dataclass(frozen=True)
 class Observed:
     """Everything the planner may look at, read by the Kubernetes layer just before planning.
 
@@ -57,6 +73,7 @@ class Observed:
     available_kinds: frozenset[str] = frozenset({"ServiceMonitor", "PrometheusRule", "Certificate"})
     issued_secrets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     risk_config_text: str | None = None  # the key ``spec.risk.configMapRef`` names, when it exists
+    leader_view: LeaderView | None = None
 
 
 @dataclass(frozen=True)
@@ -94,11 +111,22 @@ class SetRiskDefaults:
 
 
 @dataclass(frozen=True)
+class ChangeMembership:
+    """One Raft membership step, asked of the leader through the admin API: ``add`` a node as a
+    learner, ``promote`` a caught-up learner to voter, ``remove`` a member, or ``transfer``
+    leadership away from the leader (``node_id`` is then the leader's own id)."""
+
+    step: str  # add, promote, remove, transfer
+    node_id: int
+    leader: str  # the pod to ask
+
+
+@dataclass(frozen=True)
 class PatchStatus:
     status: HiveClusterStatus
 
 
-Action = Create | Update | Delete | Event | PatchStatus | SetRiskDefaults
+Action = Create | Update | Delete | Event | PatchStatus | SetRiskDefaults | ChangeMembership
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from hive_operator.api.types import parse_duration
 from hive_operator.pki import ClusterPki, PodTrust, RotationPolicy, ensure_audit_keys, reconcile_pki
 from hive_operator.plan.compare import differences, is_immutable, keep_immutable, with_applied_hash
 from hive_operator.plan.issued import creatable_ordinals, judge_issued
+from hive_operator.plan.membership import plan_membership
 from hive_operator.plan.model import (
     Action,
     Create,
@@ -90,7 +91,10 @@ KEPT_WHEN_UNWANTED = frozenset({"PersistentVolumeClaim"})  # data goes only by r
 
 
 def _object_actions(
-    desired: list[dict[str, Any]], observed: Mapping[tuple[str, str], Mapping[str, Any]]
+    desired: list[dict[str, Any]],
+    observed: Mapping[tuple[str, str], Mapping[str, Any]],
+    *,
+    protected: frozenset[tuple[str, str]] = frozenset(),
 ) -> tuple[list[Action], list[str]]:
     """Creates, updates and deletes for every kind but Pod (see :mod:`hive_operator.plan.pods`)."""
     actions: list[Action] = []
@@ -115,7 +119,7 @@ def _object_actions(
             actions.append(Update(keep_immutable(stamped, current), tuple(fields)))
             actions.append(Event("Normal", "Updated", f"updated {kind} {name}: {', '.join(fields)}"))
     for kind, name in sorted(set(observed) - wanted, key=lambda key: -CREATION_ORDER.index(key[0])):
-        if kind in CREATION_ORDER and kind not in KEPT_WHEN_UNWANTED:
+        if kind in CREATION_ORDER and kind not in KEPT_WHEN_UNWANTED and (kind, name) not in protected:
             api_version = str(observed[(kind, name)].get("apiVersion", ""))
             actions.append(Delete(api_version, kind, name))
             actions.append(Event("Normal", "Deleted", f"deleted {kind} {name}: no longer wanted"))
@@ -144,6 +148,48 @@ def _transition_events(before: HiveCluster, after: list[Any]) -> list[Action]:
         ):
             events.append(Event("Normal", "Resumed", "spec.paused is false: reconciling again"))
     return events
+
+
+def _beyond_replicas(observed: Observed, kind: str, prefix: str = "") -> dict[str, int]:
+    """Observed objects of ``kind`` named ``<prefix><cluster>-<k>`` with ``k >= spec.replicas``."""
+    names = names_of(observed.cluster)
+    found = {}
+    for found_kind, name in observed.objects:
+        ordinal = names.ordinal_of(name.removeprefix(prefix)) if found_kind == kind else None
+        if ordinal is not None and ordinal >= observed.cluster.spec.replicas:
+            found[name] = ordinal
+    return found
+
+
+def _still_members(observed: Observed, keep: frozenset[int]) -> frozenset[tuple[str, str]]:
+    """Pods beyond ``spec.replicas`` that must stay: their node is still in the Raft configuration,
+    or no leader says whether it is."""
+    pods = _beyond_replicas(observed, "Pod")
+    if observed.leader_view is None:
+        return frozenset(("Pod", name) for name in pods)
+    return frozenset(("Pod", name) for name, ordinal in pods.items() if ordinal + 1 in keep)
+
+
+def _claims_of_removed_members(observed: Observed, protected: frozenset[tuple[str, str]]) -> list[Action]:
+    """A removed member's claim goes once its pod is gone: scaled up again later, that ordinal
+    joins afresh instead of resuming a log from a configuration that no longer holds it."""
+    if observed.leader_view is None:
+        return []
+    names = names_of(observed.cluster)
+    actions: list[Action] = []
+    for claim, ordinal in sorted(_beyond_replicas(observed, "PersistentVolumeClaim", "data-").items()):
+        pod = names.pod(ordinal)
+        if (
+            ("Pod", pod) in observed.objects
+            or ("Pod", pod) in protected
+            or ordinal + 1 in observed.leader_view.members
+        ):
+            continue
+        actions.append(Delete("v1", "PersistentVolumeClaim", claim))
+        actions.append(
+            Event("Normal", "Deleted", f"deleted PersistentVolumeClaim {claim}: {pod} was removed")
+        )
+    return actions
 
 
 def _risk_actions(observed: Observed) -> tuple[list[Action], str | None]:
@@ -175,6 +221,7 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
     actions: list[Action] = []
     refusals: list[str] = []
     rollout: str | None = None
+    membership_message: str | None = None
     certificate_times: CertificateStatus | None = cluster.status.certificates if cluster.status else None
     next_check: datetime | None = None
     pki: ClusterPki | None = None
@@ -241,7 +288,9 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
             if any(o["kind"] == kind for o in desired) and kind not in observed.available_kinds:
                 refusals.append(f"{field}: the {kind} CRD (monitoring.coreos.com) is not installed")
                 desired = [o for o in desired if o["kind"] != kind]
-        actions, refused = _object_actions(desired, observed.objects)
+        members_plan = plan_membership(names, spec.replicas, observed.leader_view, observed.members)
+        protected = _still_members(observed, members_plan.keep)
+        actions, refused = _object_actions(desired, observed.objects, protected=protected)
         refusals += refused
         if any(isinstance(a, Create | Update) and a.object["kind"] == "Secret" for a in actions):
             actions += pki_changes
@@ -253,6 +302,9 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
         )
         actions += pod_plan.actions
         rollout = pod_plan.message
+        actions += members_plan.actions
+        membership_message = members_plan.message
+        actions += _claims_of_removed_members(observed, protected)
         risk_actions, problem = _risk_actions(observed)
         actions += risk_actions
         if problem is not None:
@@ -272,6 +324,7 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
             refusals=refusals,
             workload_exists=creates_workload or any(kind == "Pod" for kind, _ in observed.objects),
             rollout=rollout,
+            membership=membership_message,
         ),
         now=now,
     )

@@ -142,6 +142,7 @@ class StatusInputs:
     refusals: Sequence[str]
     workload_exists: bool
     rollout: str | None = None  # pods still to replace, when a rolling update is under way
+    membership: str | None = None  # the Raft membership change under way (scaling)
 
 
 def compute_status(
@@ -179,6 +180,8 @@ def compute_status(
         progressing = Verdict(False, "SecretsMissing", "waiting for referenced Secrets")
     elif inputs.rollout is not None:
         progressing = Verdict(True, "RollingUpdate", inputs.rollout)
+    elif inputs.membership is not None:
+        progressing = Verdict(True, "ChangingMembership", inputs.membership)
     elif not ready.status:
         progressing = Verdict(True, "WaitingForMembers", ready.message)
     elif not inputs.certificates.status:
