@@ -156,10 +156,8 @@ class Reconciler:
         decided = plan(observed, context=self.context, now=now)
         writes = await perform(self.api, cluster, decided.actions, now=now, reporter=self.reporter)
         for action in decided.actions:
-            if isinstance(action, SetRiskDefaults):
-                await self._send_risk_defaults(cluster, action, members, writes)
-            elif isinstance(action, ChangeMembership):
-                await self._change_membership(cluster, action, members, writes)
+            if isinstance(action, SetRiskDefaults | ChangeMembership):
+                await self._runtime_action(cluster, action, members, writes)
         for call, count in writes.items():
             self.metrics.writes.labels(call).inc(count)
         self.metrics.observe_status(namespace, name, decided.status)
@@ -168,66 +166,48 @@ class Reconciler:
             log.info("%s/%s: %s", namespace, name, ", ".join(f"{c} x{n}" for c, n in sorted(writes.items())))
         return Outcome(plan=decided, writes=writes, unreachable=members.unreachable)
 
-    async def _send_risk_defaults(
-        self, cluster: HiveCluster, action: SetRiskDefaults, members: Collected, writes: Writes
+    async def _runtime_action(
+        self,
+        cluster: HiveCluster,
+        action: SetRiskDefaults | ChangeMembership,
+        members: Collected,
+        writes: Writes,
     ) -> None:
-        """The runtime half of the plan: one admin call to the leader. A refusal (the leader moved,
-        or a member still runs a release that does not know the command) is logged and counted;
-        the next reconcile sees the hash unchanged and asks again."""
+        """The runtime half of the plan: one admin call to the leader. A refusal (the leader
+        moved, a membership change is pending, a member still runs a release that does not know
+        the command) is logged and counted, never raised: the next reconcile decides again from
+        what the runtime then reports."""
         names = names_of(cluster)
         address = members.addresses.get(action.leader)
         if address is None or members.context is None:
             return
+        if isinstance(action, SetRiskDefaults):
+            what, call = "PUT /risk/defaults", f"risk defaults {action.expected_hash[:12]}"
+        else:
+            what, call = f"{action.step} member", f"{action.step} of node {action.node_id}"
         try:
-            answer = await send_risk_defaults(
-                address, action.defaults, context=members.context, seconds=self.member_timeout
-            )
+            if isinstance(action, SetRiskDefaults):
+                answer = await send_risk_defaults(
+                    address, action.defaults, context=members.context, seconds=self.member_timeout
+                )
+                if answer.hash != action.expected_hash:
+                    log.error(
+                        "%s/%s: the runtime applied risk defaults %s",
+                        names.namespace,
+                        names.cluster,
+                        answer.hash,
+                    )
+            else:
+                await change_membership(
+                    address, action.step, action.node_id, context=members.context, seconds=self.member_timeout
+                )
         except (AdminError, OSError, TimeoutError) as error:
-            self.metrics.errors.labels(f"RiskDefaults{type(error).__name__}").inc()
+            self.metrics.errors.labels(f"Runtime{type(error).__name__}").inc()
             log.warning(
-                "%s/%s: risk defaults not applied by %s: %s",
-                names.namespace,
-                names.cluster,
-                action.leader,
-                error,
+                "%s/%s: %s refused by %s: %s", names.namespace, names.cluster, call, action.leader, error
             )
             return
-        writes["admin PUT /risk/defaults"] += 1
-        if answer.hash != action.expected_hash:
-            log.error(
-                "%s/%s: the runtime applied risk defaults with hash %s, expected %s",
-                names.namespace,
-                names.cluster,
-                answer.hash,
-                action.expected_hash,
-            )
-
-    async def _change_membership(
-        self, cluster: HiveCluster, action: ChangeMembership, members: Collected, writes: Writes
-    ) -> None:
-        """One membership step on the leader; a refusal (the leader moved, a change is pending) is
-        logged and the next reconcile decides again from what the leader then reports."""
-        names = names_of(cluster)
-        address = members.addresses.get(action.leader)
-        if address is None or members.context is None:
-            return
-        try:
-            await change_membership(
-                address, action.step, action.node_id, context=members.context, seconds=self.member_timeout
-            )
-        except (AdminError, OSError, TimeoutError) as error:
-            self.metrics.errors.labels(f"Membership{type(error).__name__}").inc()
-            log.warning(
-                "%s/%s: %s of node %d refused by %s: %s",
-                names.namespace,
-                names.cluster,
-                action.step,
-                action.node_id,
-                action.leader,
-                error,
-            )
-            return
-        writes[f"admin {action.step} member"] += 1
+        writes[f"admin {what}"] += 1
 
     async def delete(self, namespace: str, name: str) -> Writes:
         """The cluster is being deleted: claims follow ``spec.storage.retentionPolicy`` (retained
