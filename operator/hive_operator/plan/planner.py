@@ -38,9 +38,10 @@ from hive_operator.plan.model import (
     SetRiskDefaults,
     Update,
 )
-from hive_operator.plan.pods import plan_pods
+from hive_operator.plan.pods import RolloutPolicy, plan_pods
 from hive_operator.plan.risk import desired_limits, expected_hash, landed, risk_defaults
 from hive_operator.plan.status import StatusInputs, Verdict, compute_status, leader_of
+from hive_operator.plan.windows import rollout_hold
 from hive_operator.specs import (
     CREATION_ORDER,
     Membership,
@@ -222,6 +223,7 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
     refusals: list[str] = []
     rollout: str | None = None
     membership_message: str | None = None
+    stalled: str | None = None
     certificate_times: CertificateStatus | None = cluster.status.certificates if cluster.status else None
     next_check: datetime | None = None
     pki: ClusterPki | None = None
@@ -299,9 +301,15 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
             {name: obj for (kind, name), obj in observed.objects.items() if kind == "Pod"},
             observed.members,
             leader=leader_of(observed.members),
+            policy=RolloutPolicy(
+                hold=rollout_hold(spec.upgrade, now),
+                step=parse_duration(spec.upgrade.timeouts.step),
+                now=now,
+            ),
         )
         actions += pod_plan.actions
         rollout = pod_plan.message
+        stalled = pod_plan.stalled
         actions += members_plan.actions
         membership_message = members_plan.message
         actions += _claims_of_removed_members(observed, protected)
@@ -325,6 +333,7 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
             workload_exists=creates_workload or any(kind == "Pod" for kind, _ in observed.objects),
             rollout=rollout,
             membership=membership_message,
+            stalled=stalled,
         ),
         now=now,
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hive_operator.plan.compare import APPLIED_HASH, differences, with_applied_hash
@@ -33,6 +34,16 @@ class PodPlan:
     actions: tuple[Action, ...]
     outdated: tuple[str, ...]  # pods whose spec is not the desired one yet (rollout pending)
     message: str | None  # what the rollout is doing, for the Progressing condition
+    stalled: str | None = None  # a replaced pod not ready within the step timeout (Degraded)
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    """``spec.upgrade`` as the pod planner needs it."""
+
+    hold: str | None = None  # why no outdated pod may be replaced now (paused, outside windows)
+    step: timedelta | None = None  # how long a replaced pod may take to serve again
+    now: datetime | None = None
 
 
 def _hash(obj: Mapping[str, Any]) -> str | None:
@@ -82,9 +93,11 @@ def plan_pods(
     reports: Mapping[str, MemberReport],
     *,
     leader: str | None,
+    policy: RolloutPolicy = RolloutPolicy(),
 ) -> PodPlan:
     """Actions for the runtime pods: ``desired`` pods as built, ``observed`` pods by name, the
-    members' reports by pod name and the pod that leads (see the module docstring)."""
+    members' reports by pod name and the pod that leads (see the module docstring). With
+    ``policy.hold`` set no outdated pod is replaced (missing pods are still created)."""
     actions: list[Action] = []
     outdated: list[str] = []
     serving_outdated: list[str] = []
@@ -106,7 +119,7 @@ def plan_pods(
             report = reports.get(name)
             if report is not None and report.ready:
                 serving_outdated.append(name)
-            else:
+            elif policy.hold is None:
                 actions.append(Delete("v1", "Pod", name))
                 actions.append(
                     Event("Normal", "Replacing", f"replacing Pod {name} (not serving): its spec changed")
@@ -123,7 +136,9 @@ def plan_pods(
     if outdated:
         message = f"{len(outdated)} of {len(names)} pods to replace: {', '.join(sorted(outdated))}"
     replacing_now = any(isinstance(action, Delete) for action in actions)
-    if serving_outdated and settled and everyone_serving and not replacing_now:
+    if outdated and policy.hold is not None:
+        message = f"{message}; held: {policy.hold}"
+    elif serving_outdated and settled and everyone_serving and not replacing_now:
         followers = sorted((name for name in serving_outdated if name != leader), key=_ordinal, reverse=True)
         victim = followers[0] if followers else serving_outdated[0]
         role = "follower" if victim != leader else "leader; it hands leadership over before exiting"
@@ -131,7 +146,50 @@ def plan_pods(
         actions.append(Event("Normal", "RollingUpdate", f"replacing Pod {victim} ({role}): its spec changed"))
     elif serving_outdated:
         message = f"{message}; waiting for every member to be ready before replacing the next"
-    return PodPlan(actions=tuple(actions), outdated=tuple(outdated), message=message)
+    return PodPlan(
+        actions=tuple(actions),
+        outdated=tuple(outdated),
+        message=message,
+        stalled=_stalled(desired, observed, reports, outdated, policy),
+    )
+
+
+def _stalled(
+    desired: Sequence[Mapping[str, Any]],
+    observed: Mapping[str, Mapping[str, Any]],
+    reports: Mapping[str, MemberReport],
+    outdated: Sequence[str],
+    policy: RolloutPolicy,
+) -> str | None:
+    """During a rollout, an up-to-date pod that has not served for ``policy.step`` since it was
+    created holds the rollout (nothing else is replaced until every member is ready): say so."""
+    if not outdated or policy.step is None or policy.now is None:
+        return None
+    late = []
+    for pod in desired:
+        name = pod["metadata"]["name"]
+        current = observed.get(name)
+        if current is None or name in outdated or (name in reports and reports[name].ready):
+            continue
+        created = _created(current)
+        if created is not None and policy.now - created > policy.step:
+            late.append(name)
+    if not late:
+        return None
+    return (
+        f"{', '.join(sorted(late))} not ready within spec.upgrade.timeouts.step "
+        f"({int(policy.step.total_seconds())}s) of being replaced; the rollout waits"
+    )
+
+
+def _created(obj: Mapping[str, Any]) -> datetime | None:
+    text = obj.get("metadata", {}).get("creationTimestamp")
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _ordinal(name: str) -> int:

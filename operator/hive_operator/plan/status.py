@@ -143,6 +143,7 @@ class StatusInputs:
     workload_exists: bool
     rollout: str | None = None  # pods still to replace, when a rolling update is under way
     membership: str | None = None  # the Raft membership change under way (scaling)
+    stalled: str | None = None  # a replaced pod not serving within the step timeout
 
 
 def compute_status(
@@ -164,6 +165,8 @@ def compute_status(
 
     if inputs.refusals:
         degraded = Verdict(True, "ChangeRefused", "; ".join(inputs.refusals))
+    elif inputs.stalled is not None:
+        degraded = Verdict(True, "RolloutStalled", inputs.stalled)
     elif leader is not None and voters_ready < replicas:
         missing = sorted(
             names_of(cluster).pod(k)
