@@ -406,3 +406,15 @@ def _settle(api: ApiServerModel) -> None:
         api.apply(result)
     after = _plan(api)
     assert after.actions == (), f"not idempotent: {after.actions}"
+
+
+def test_fields_not_acted_on_are_named_and_a_restore_creates_nothing() -> None:
+    api = ApiServerModel(parse(cluster_manifest(**FULL_SPEC)))
+    degraded = _conditions(_plan(api))["Degraded"]
+    assert degraded.status == "True" and degraded.reason == "Unsupported"
+    assert "spec.backup: scheduled backups are not taken" in degraded.message
+    restore = {"fromBackup": {"backupName": "nightly", "encryptionKeySecret": {"name": "backup-key"}}}
+    api = ApiServerModel(parse(cluster_manifest(bootstrap=restore)))
+    result = _plan(api)
+    assert not [a for a in result.actions if isinstance(a, Create | Update | Delete)], "no empty cluster"
+    assert "spec.bootstrap.fromBackup: restoring is not implemented" in _conditions(result)["Degraded"].message

@@ -151,6 +151,26 @@ def _transition_events(before: HiveCluster, after: list[Any]) -> list[Action]:
     return events
 
 
+def unsupported(cluster: HiveCluster) -> list[str]:
+    """Spec fields this operator version accepts but does not act on, each named, so that nobody
+    mistakes them for done (an empty cluster must never pass for a restored one)."""
+    spec = cluster.spec
+    found = []
+    if spec.bootstrap is not None and spec.bootstrap.from_backup is not None:
+        found.append(
+            "spec.bootstrap.fromBackup: restoring is not implemented by this operator version; "
+            "nothing is created (an empty cluster would pass for a restored one)"
+        )
+    if spec.backup is not None:
+        found.append(
+            "spec.backup: scheduled backups are not taken by this operator version (the encryption key "
+            "is mounted; POST /backups on the leader takes one, see docs/operations.md)"
+        )
+    if spec.canary is not None:
+        found.append("spec.canary: canary rollouts are not implemented by this operator version")
+    return found
+
+
 def _beyond_replicas(observed: Observed, kind: str, prefix: str = "") -> dict[str, int]:
     """Observed objects of ``kind`` named ``<prefix><cluster>-<k>`` with ``k >= spec.replicas``."""
     names = names_of(observed.cluster)
@@ -217,7 +237,9 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
     secrets = {name: obj for (kind, name), obj in observed.objects.items() if kind == "Secret"}
     missing = missing_secrets(cluster, observed.referenced_secrets)
     cert_manager = spec.tls.mode is TlsMode.CERT_MANAGER
-    hold = spec.paused or bool(missing)
+    not_done = unsupported(cluster)
+    restoring = spec.bootstrap is not None and spec.bootstrap.from_backup is not None
+    hold = spec.paused or bool(missing) or restoring
 
     actions: list[Action] = []
     refusals: list[str] = []
@@ -334,6 +356,7 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
             rollout=rollout,
             membership=membership_message,
             stalled=stalled,
+            unsupported=not_done,
         ),
         now=now,
     )

@@ -144,6 +144,7 @@ class StatusInputs:
     rollout: str | None = None  # pods still to replace, when a rolling update is under way
     membership: str | None = None  # the Raft membership change under way (scaling)
     stalled: str | None = None  # a replaced pod not serving within the step timeout
+    unsupported: Sequence[str] = ()  # spec fields accepted but not acted on by this version
 
 
 def compute_status(
@@ -174,6 +175,8 @@ def compute_status(
             if not (names_of(cluster).pod(k) in reports and reports[names_of(cluster).pod(k)].ready)
         )
         degraded = Verdict(True, "MembersNotReady", f"not ready: {', '.join(missing)}")
+    elif inputs.unsupported:
+        degraded = Verdict(True, "Unsupported", "; ".join(inputs.unsupported))
     else:
         degraded = Verdict(False, "AsExpected")
 
