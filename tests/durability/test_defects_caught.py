@@ -7,6 +7,7 @@ simulation must find a violation within a bounded number of seeds.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from hive_sim.durability import run_seeds
 
+from hive_runtime import raft
 from hive_runtime.node.driver import RaftDriver
 from hive_runtime.storage import OsFileOps, hardstate, node_storage, snapshots, wal_recovery
 from hive_runtime.storage.snapshots import Snapshot
@@ -31,6 +33,9 @@ class _StorageThatNeverSyncs:
 
     def sync(self) -> bool:
         return False
+
+    def begin_sync(self) -> None:  # the driver's way when it fsyncs off the loop
+        return None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -59,6 +64,16 @@ class AcknowledgesBeforePersisting(RaftDriver):
         self._maybe_snapshot()
 
 
+class AcknowledgesBeforeTheOffLoopSync(RaftDriver):
+    """(d) A driver that fsyncs off the loop (the node's way; the odd seeds) but sends the Ready's
+    acknowledgements and advances as soon as it hands the fsync over, not once it has returned."""
+
+    def _sync_off_loop(self, ready: raft.Ready, sync: Callable[[], object]) -> None:
+        self._finish_ready(ready)
+        later = asyncio.get_running_loop().run_in_executor(self._sync_executor, sync)
+        later.add_done_callback(lambda done: done.cancelled() or done.exception())  # nobody waits
+
+
 class SkipsTheRotationDirectoryFsync(WriteAheadLog):
     """(c) A WAL that forgets, after a rotation, that the directory needs an fsync (the rename of
     the new segment is then never made durable by ``sync``)."""
@@ -82,6 +97,11 @@ def test_a_driver_that_skips_the_sync_is_caught() -> None:
 
 def test_a_driver_that_acknowledges_before_persisting_is_caught() -> None:
     assert _first_failure(AcknowledgesBeforePersisting) is not None
+
+
+def test_a_driver_that_acknowledges_before_its_off_loop_sync_returned_is_caught() -> None:
+    # the odd seeds fsync off the loop (hive_sim.durability.run.profile_for); found at seed 1
+    assert _first_failure(AcknowledgesBeforeTheOffLoopSync) is not None
 
 
 def test_a_wal_that_skips_the_directory_fsync_at_rotation_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

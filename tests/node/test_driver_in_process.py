@@ -11,7 +11,9 @@ import asyncio
 import random
 import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,9 +35,12 @@ VOTERS = raft.ConfState(frozenset({1, 2, 3}))
 
 
 class InProcessCluster:
-    def __init__(self, root: Path, *, snapshot_every: int = 10_000) -> None:
+    def __init__(
+        self, root: Path, *, snapshot_every: int = 10_000, sync_executor: Executor | None = None
+    ) -> None:
         self.root = root
         self.snapshot_every = snapshot_every
+        self.sync_executor = sync_executor
         self.drivers: dict[int, RaftDriver] = {}
         self.tasks: dict[int, asyncio.Task[None]] = {}
         self.down: set[int] = set()
@@ -50,6 +55,7 @@ class InProcessCluster:
             send=self._deliver,
             snapshot_every=self.snapshot_every,
             keep_entries=5,
+            sync_executor=self.sync_executor,
         )
         self.drivers[node_id] = driver
         self.down.discard(node_id)
@@ -269,3 +275,67 @@ async def test_snapshot_files_are_written_off_the_loop_and_a_due_digest_point_is
     assert 10 in snapshot_captures and 10 not in digest_points
     assert writers and loop_thread not in writers
     assert driver.snapshot_index == 10 and storage.first_index() == 11
+
+
+class _GatedSyncThread(Executor):
+    """A ``wal-sync`` thread whose fsyncs wait while ``gate`` is closed (a very slow disk)."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.started = 0
+        self._pool = ThreadPoolExecutor(max_workers=1)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.started += 1
+
+        def gated() -> Any:
+            self.gate.wait()
+            return fn(*args, **kwargs)
+
+        return self._pool.submit(gated)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.gate.set()
+        self._pool.shutdown(wait=wait)
+
+
+async def test_with_the_fsync_off_the_loop_nothing_is_acknowledged_before_it_returns(
+    tmp_path: Path,
+) -> None:
+    """The node's way (``sync_executor``): while every fsync is held, the loop keeps running but
+    no follower acknowledges and the write does not commit; once the fsyncs return, it does."""
+    sync = _GatedSyncThread()
+    group = InProcessCluster(tmp_path, sync_executor=sync)
+    for node_id in (1, 2, 3):
+        group.start(node_id)
+    ticker = asyncio.get_running_loop().create_task(group.ticker())
+    try:
+        assert decode_register_result(await group.write(register_put("k", 1))) == (True, 1)
+        leader = await group.leader()
+        await _settle(group, leader.applied_index)
+        matched = dict(leader.status().match_index)
+        ticker.cancel()  # no ticks while the disk is stuck: no election hides what is checked here
+        sync.gate.clear()
+        started = sync.started
+        write = asyncio.ensure_future(leader.propose(register_put("k", 2)))
+        loop = asyncio.get_running_loop()
+        for _ in range(20):  # 0.2 s: the loop is not blocked by the held fsyncs
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            assert loop.time() - before < 0.1
+        assert sync.started > started  # the fsyncs were handed over and are held
+        assert not write.done()
+        assert leader.status().match_index == matched  # no follower acknowledged the new entry
+        sync.gate.set()
+        ticker = asyncio.get_running_loop().create_task(group.ticker())
+        assert decode_register_result(await asyncio.wait_for(write, 10)) == (True, 2)
+        await _settle(group, leader.applied_index)
+        assert {driver.state.read_register("k") for driver in group.drivers.values()} == {2}
+    finally:
+        ticker.cancel()
+        for node_id in list(group.drivers):
+            group.tasks[node_id].cancel()
+        sync.shutdown()
+        for node_id in list(group.drivers):
+            group.drivers.pop(node_id).storage.close()

@@ -101,3 +101,17 @@ def test_old_events_leave_the_window() -> None:
         cl = desk.order("spoofer", 1, 1, 9_000 + i)
         desk.run(OrderCancelRequest(desk.ts(), "spoofer", f"c{cl}", cl, "X"))
     assert desk.monitor.evaluate(now_us=desk.ts() + 10_000_000) == []
+
+
+def test_the_kept_fill_counts_match_the_window_as_events_come_and_expire() -> None:
+    """The order-to-trade detector reads per-account fill counts kept as events arrive and leave
+    the window (an evaluation costs O(accounts)); they must equal a count over the window."""
+    desk = Desk(SurveillanceConfig(window_us=40_000, min_messages=5, order_to_trade_max=1))
+    for i in range(300):
+        price = 10_000 + (i * 7) % 11 - 5
+        desk.order("mm" if i % 3 else "taker", 1 + i % 2, 1 + i % 4, price)
+        if i % 17 == 0:
+            desk.monitor.evaluate()
+            for account, events in desk.monitor._flow.items():
+                assert desk.monitor._flow_fills[account] == sum(kind for _, kind in events), account
+    assert any(desk.monitor._flow_fills.values())  # trades did happen in the window

@@ -25,6 +25,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -52,7 +53,12 @@ from hive_runtime.node.surveillance import LeaderSurveillance
 from hive_runtime.node.transfers import TransferTracker
 from hive_runtime.node.version_gate import VersionGate
 from hive_runtime.node.versions import AUDIT_TICK
-from hive_runtime.platform import freeze_after_warmup, pin_current_thread, thread_pool_off_pinned_core
+from hive_runtime.platform import (
+    freeze_after_warmup,
+    keep_off_pinned_core,
+    pin_current_thread,
+    thread_pool_off_pinned_core,
+)
 from hive_runtime.secretfiles import SecretFiles
 from hive_runtime.storage import StorageMetrics
 from hive_runtime.tlsfiles import TlsMaterial, TlsPaths
@@ -131,6 +137,11 @@ class RuntimeNode:
         self.captures.restored(restored.meta.index, restored.data)
         timing = config.raft
         self.output = OutputCoalescer()
+        # The WAL fsync runs here while the loop goes on; the driver keeps the order (nothing that
+        # promises durability leaves before it returns). One thread: one fsync at a time.
+        self.sync_executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="wal-sync", initializer=keep_off_pinned_core
+        )
         self.driver = RaftDriver(
             raft_config=raft.RaftConfig(
                 node_id=config.node_id,
@@ -152,6 +163,7 @@ class RuntimeNode:
             on_capture_point=self.captures.capture_point,
             on_snapshot_restored=self.captures.snapshot_installed,
             snapshot_capture=self.captures.snapshot,
+            sync_executor=self.sync_executor,
         )
         self.version_gate = VersionGate(
             node_id=config.node_id,
@@ -430,6 +442,8 @@ class RuntimeNode:
             await runner.cleanup()
         if self.audit_writer is not None:
             self.audit_writer.close()
+        self.driver.close()  # nothing it still has queued touches the storage after this
+        self.sync_executor.shutdown(wait=True)  # an fsync in flight finishes before the WAL closes
         self.storage.close()
 
 

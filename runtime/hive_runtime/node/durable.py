@@ -16,7 +16,7 @@ the current snapshot and compacts both logs behind it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,11 +159,19 @@ class DurableRaftStorage:
         """Make appended entries durable. Term and vote are already durable when set (atomic file
         write); a Ready that only moves the commit index has nothing to sync (the commit index is
         recoverable), so no fdatasync is spent on it."""
-        synced = self.durable and self._unsynced
-        if synced:
-            self.disk.sync()
+        sync = self.begin_sync()
+        if sync is not None:
+            sync()
+        return sync is not None
+
+    def begin_sync(self) -> Callable[[], object] | None:
+        """:meth:`sync` in two steps, for a driver that fsyncs on another thread: on the loop,
+        take what needs syncing now; the callable returned (None: nothing to sync) does the
+        fdatasync and may run on any thread (the WAL takes its lock), before anything that
+        promises durability is sent and before the next append."""
+        needed = self.durable and self._unsynced
         self._unsynced = False
-        return synced
+        return self.disk.sync if needed else None
 
     def save_snapshot(
         self, *, index: int, conf_state: raft.ConfState, data: bytes, keep_entries: int

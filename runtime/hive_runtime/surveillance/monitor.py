@@ -51,6 +51,9 @@ class SurveillanceMonitor:
         self.config = config or SurveillanceConfig()
         # account -> deque of (ts, kind) with kind 0 = message, 1 = fill
         self._flow: dict[str, deque[tuple[int, int]]] = defaultdict(deque)
+        # account -> how many of its _flow events are fills (kept as events come and go, so an
+        # evaluation costs O(accounts), not O(window): the leader evaluates on its event loop)
+        self._flow_fills: dict[str, int] = defaultdict(int)
         # account -> deque of (ts, side, price) of canceled orders, and (ts, side) of fills
         self._cancels: dict[str, deque[tuple[int, int, int]]] = defaultdict(deque)
         self._fills: dict[str, deque[tuple[int, int]]] = defaultdict(deque)
@@ -69,6 +72,7 @@ class SurveillanceMonitor:
         for report in outcome.reports:
             if report.exec_type == ExecType.TRADE:
                 self._flow[report.account].append((ts, 1))
+                self._flow_fills[report.account] += 1
                 self._fills[report.account].append((ts, report.side))
                 if not self._trades[report.symbol] or self._trades[report.symbol][-1] != (ts, report.last_px):
                     self._trades[report.symbol].append((ts, report.last_px))
@@ -82,10 +86,14 @@ class SurveillanceMonitor:
         """Commands to propose now: alerts, and halts for extreme price moves."""
         now = self.now_us if now_us is None else now_us
         oldest = now - self.config.window_us
-        for store in (self._flow, self._cancels, self._fills, self._trades):
-            for events in store.values():
-                while events and events[0][0] < oldest:
-                    events.popleft()
+        for account, events in self._flow.items():
+            while events and events[0][0] < oldest:
+                if events.popleft()[1]:
+                    self._flow_fills[account] -= 1
+        for store in (self._cancels, self._fills, self._trades):
+            for window in store.values():
+                while window and window[0][0] < oldest:
+                    window.popleft()
         proposals: list[Command] = []
         proposals += self._order_to_trade(now)
         proposals += self._layering(now)
@@ -107,9 +115,8 @@ class SurveillanceMonitor:
         for account, events in sorted(self._flow.items()):
             if not events:
                 continue
-            kinds = np.fromiter((kind for _, kind in events), dtype=np.int8, count=len(events))
-            fills = int(kinds.sum())
-            messages = len(kinds) - fills
+            fills = self._flow_fills[account]
+            messages = len(events) - fills
             if messages < self.config.min_messages:
                 continue
             ratio = messages / max(1, fills)

@@ -17,6 +17,7 @@ it, so a Ready loop callback already queued when the node died changes nothing.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import random
 from collections.abc import Callable
@@ -45,6 +46,8 @@ class ClusterProfile:
     keep_entries: int
     drop_rate: float
     max_delay: float  # seconds
+    # the node's way: fsync on the wal-sync "thread" (simulated), the loop going on meanwhile
+    sync_off_loop: bool = False
 
 
 @dataclass
@@ -146,6 +149,7 @@ class SimNode:
             snapshot_every=cluster.profile.snapshot_every,
             keep_entries=cluster.profile.keep_entries,
             snapshot_capture=self._capture_snapshot,
+            sync_executor=_SimSyncThread(self, incarnation) if cluster.profile.sync_off_loop else None,
         )
         self.up = True
         self.restarts += 1
@@ -223,6 +227,32 @@ class SimNode:
             self._go_down()
             return
         driver.run_now()
+
+
+class _SimSyncThread(concurrent.futures.Executor):
+    """The node's ``wal-sync`` thread on simulated time: a submitted fsync runs a seeded moment
+    later while the loop (frames, ticks, proposals) goes on; if the process died meanwhile it never
+    runs and never returns, as a thread dies with its process."""
+
+    def __init__(self, node: SimNode, incarnation: int) -> None:
+        self._node = node
+        self._incarnation = incarnation
+        self._rng = random.Random(f"{node.cluster.profile}/sync/{node.id}/{incarnation}")
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        node = self._node
+
+        def run() -> None:
+            if not (node.up and node.incarnation == self._incarnation):
+                return
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as error:  # PowerCut from a cut armed inside the fsync, too
+                future.set_exception(error)
+
+        node.cluster.loop.call_later(self._rng.uniform(0.0001, 0.003), run)
+        return future
 
 
 class Network:

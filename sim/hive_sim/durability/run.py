@@ -70,6 +70,7 @@ def profile_for(seed: int, config: DurabilityConfig) -> ClusterProfile:
         keep_entries=rng.choice((0, 10, 100)),
         drop_rate=rng.choice((0.0, 0.01, 0.05)),
         max_delay=rng.choice((0.001, 0.003, 0.01)),
+        sync_off_loop=seed % 2 == 1,  # not from rng: the other knobs keep their seeds
     )
 
 
