@@ -417,4 +417,5 @@ def test_fields_not_acted_on_are_named_and_a_restore_creates_nothing() -> None:
     api = ApiServerModel(parse(cluster_manifest(bootstrap=restore)))
     result = _plan(api)
     assert not [a for a in result.actions if isinstance(a, Create | Update | Delete)], "no empty cluster"
-    assert "spec.bootstrap.fromBackup: restoring is not implemented" in _conditions(result)["Degraded"].message
+    message = _conditions(result)["Degraded"].message
+    assert "spec.bootstrap.fromBackup: restoring is not implemented" in message
