@@ -64,12 +64,8 @@ def build_registry(options: OperatorOptions) -> kopf.OperatorRegistry:
         return state["reconciler"]
 
     def follow_up(namespace: str, name: str, outcome: Outcome | None) -> None:
-        """A Raft membership change under way is stepped by the runtime, not by any Kubernetes
-        object, so no watch event would wake the next step: look again shortly."""
-        if outcome is not None and any(
-            c.type == "Progressing" and c.reason == "ChangingMembership" and c.status == "True"
-            for c in outcome.status.conditions
-        ):
+        """The plan asked to be looked at again soon (a Raft membership step under way)."""
+        if outcome is not None and outcome.plan.recheck_soon:
             pokes.poke(namespace, name, delay=MEMBERSHIP_RECHECK_SECONDS)
 
     async def poked(namespace: str, name: str) -> None:

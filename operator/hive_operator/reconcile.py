@@ -131,7 +131,8 @@ class Reconciler:
         if cluster is None or (cluster.metadata.model_extra or {}).get("deletionTimestamp"):
             return None
         kinds = await available_kinds(self.api)
-        objects = await read_children(self.api, cluster, kinds)
+        foreign_claims: set[str] = set()
+        objects = await read_children(self.api, cluster, kinds, foreign_claims=foreign_claims)
         referenced = await read_referenced_secret_keys(self.api, cluster)
         issued: dict[str, dict[str, Any]] = {}
         if cluster.spec.tls.mode is TlsMode.CERT_MANAGER and "Certificate" in kinds:
@@ -151,6 +152,7 @@ class Reconciler:
             issued_secrets=issued,
             risk_config_text=risk_text,
             leader_view=members.leader_view,
+            foreign_claims=frozenset(foreign_claims),
         )
         now = self.clock()
         decided = plan(observed, context=self.context, now=now)

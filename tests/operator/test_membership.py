@@ -58,13 +58,16 @@ def test_scale_up_adds_a_learner_then_promotes_it_once_it_holds_the_log() -> Non
     reports = {f"alpha-{k}": _report(k, leader=k == 0) for k in range(3)}
     waiting = _plan(api, members=reports, leader_view=_view({1, 2, 3}))
     assert _steps(waiting) == [], "alpha-3 does not answer yet: nothing to add"
+    assert not waiting.recheck_soon, "a pod that has not started is waited for at the timer's pace"
     reports["alpha-3"] = _report(3, voter=False)
     added = _plan(api, members=reports, leader_view=_view({1, 2, 3}))
     assert _steps(added) == [("add", 4)]
+    assert added.recheck_soon, "a Raft step wakes no watch: the handlers look again shortly"
     progressing = next(c for c in added.status.conditions if c.type == "Progressing")
     assert progressing.reason == "ChangingMembership" and "alpha-3" in progressing.message
     behind = _view({1, 2, 3}, {4}, match_index={1: 100, 2: 100, 3: 100, 4: 40})
-    assert _steps(_plan(api, members=reports, leader_view=behind)) == []
+    catching_up = _plan(api, members=reports, leader_view=behind)
+    assert _steps(catching_up) == [] and catching_up.recheck_soon
     assert _steps(_plan(api, members=reports, leader_view=_view({1, 2, 3}, {4}))) == [("promote", 4)]
     pending = _view({1, 2, 3}, {4}, change_pending=True)
     assert _steps(_plan(api, members=reports, leader_view=pending)) == [], "one change at a time"

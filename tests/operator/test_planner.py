@@ -419,3 +419,18 @@ def test_fields_not_acted_on_are_named_and_a_restore_creates_nothing() -> None:
     assert not [a for a in result.actions if isinstance(a, Create | Update | Delete)], "no empty cluster"
     message = _conditions(result)["Degraded"].message
     assert "spec.bootstrap.fromBackup: restoring is not implemented" in message
+
+
+def test_a_claim_left_by_an_earlier_cluster_of_the_same_name_is_not_taken_over() -> None:
+    api = ApiServerModel(parse(cluster_manifest()))
+    result = _plan(api, foreign_claims=frozenset({"data-alpha-1", "data-other-0"}))
+    created = {
+        (a.object["kind"], a.object["metadata"]["name"]) for a in result.actions if isinstance(a, Create)
+    }
+    assert ("PersistentVolumeClaim", "data-alpha-1") not in created and ("Pod", "alpha-1") not in created
+    assert ("Pod", "alpha-0") in created and ("Pod", "alpha-2") in created
+    degraded = _conditions(result)["Degraded"]
+    assert "PersistentVolumeClaim data-alpha-1 holds the data of an earlier HiveCluster named alpha" in (
+        degraded.message
+    )
+    assert "data-other-0" not in degraded.message

@@ -668,6 +668,26 @@ def test_deletion_keeps_claims_and_backups(ready: dict[str, Any], module_kubectl
         c["metadata"]["name"] for c in claims
     }, "retentionPolicy Retain (the default): the claims stay"
     assert any(e["reason"] == "Deleting" for e in kubectl.events(ns))
+    # A new cluster of the same name does not take the old one's data over: its claims are named
+    # in Degraded and no pod starts on them.
+    kubectl("apply", "-f", "-", stdin=json.dumps(_manifest(ns)))
+
+    def refused() -> dict[str, Any] | None:
+        body = _hive(kubectl, ns)
+        conditions = {c["type"]: c for c in body.get("status", {}).get("conditions", [])}
+        degraded = conditions.get("Degraded", {})
+        return degraded if "holds the data of an earlier HiveCluster" in degraded.get("message", "") else None
+
+    degraded = wait_for(refused, seconds=8 * INTERVAL, what="the earlier cluster's claims named in Degraded")
+    assert all(f"data-{CLUSTER}-{k}" in degraded["message"] for k in range(3)), degraded
+    wait_for(
+        lambda: not kubectl.pods(ns, f"hive.dev/cluster={CLUSTER}"),
+        seconds=60,
+        what="the earlier cluster's pods gone",
+    )
+    time.sleep(INTERVAL)
+    assert not kubectl.pods(ns, f"hive.dev/cluster={CLUSTER}"), "no pod on an earlier cluster's data"
+    kubectl("delete", "hivecluster", CLUSTER, "-n", ns, "--timeout=60s", timeout=70)
 
 
 def _bundle_certificates(pem: bytes) -> int:

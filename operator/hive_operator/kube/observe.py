@@ -73,9 +73,11 @@ def _owned_by(obj: Mapping[str, Any], uid: str | None) -> bool:
 
 
 async def read_children(
-    api: KubeApi, cluster: HiveCluster, kinds: frozenset[str]
+    api: KubeApi, cluster: HiveCluster, kinds: frozenset[str], *, foreign_claims: set[str] | None = None
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """The cluster's children keyed by (kind, name), with ``apiVersion`` and ``kind`` filled in."""
+    """The cluster's children keyed by (kind, name), with ``apiVersion`` and ``kind`` filled in.
+    Data claims that carry the cluster's label but belong to another HiveCluster of the same name
+    (an earlier one, deleted with its claims retained) are named in ``foreign_claims``."""
     names = names_of(cluster)
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for kind in CREATION_ORDER:
@@ -89,6 +91,8 @@ async def read_children(
             if _owned_by(item, cluster.metadata.uid):
                 item["apiVersion"], item["kind"] = kind_resource.api_version, kind
                 found[(kind, item["metadata"]["name"])] = item
+            elif kind == "PersistentVolumeClaim" and foreign_claims is not None:
+                foreign_claims.add(item["metadata"]["name"])
     return found
 
 

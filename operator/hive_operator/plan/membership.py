@@ -30,6 +30,7 @@ class MembershipPlan:
     actions: tuple[Action, ...]
     keep: frozenset[int]  # node ids beyond spec.replicas still in the configuration (keep their pods)
     message: str | None  # what is being changed, for the Progressing condition
+    recheck: bool = False  # a step was taken or a learner is catching up: look again soon
 
 
 def plan_membership(
@@ -40,13 +41,13 @@ def plan_membership(
     extra = frozenset(node for node in view.members if node > replicas)
     wanted = range(1, replicas + 1)
     if view.change_pending:
-        return MembershipPlan((), extra, "waiting for a membership change to commit")
+        return MembershipPlan((), extra, "waiting for a membership change to commit", recheck=True)
     answering = {report.node_id for report in reports.values()}
     leader_id = next((r.node_id for r in reports.values() if r.pod == view.leader), None)
 
     def step(kind: str, node: int, reason: str, message: str) -> MembershipPlan:
         call = ChangeMembership(kind, node, view.leader)
-        return MembershipPlan((call, Event("Normal", reason, message)), extra, message)
+        return MembershipPlan((call, Event("Normal", reason, message)), extra, message, recheck=True)
 
     if extra:
         node = max(extra)
@@ -60,6 +61,11 @@ def plan_membership(
             return step("add", node, "MemberAdded", f"adding {pod} as a learner (scale-up)")
         if node in view.learners and view.match_index.get(node, -1) >= view.commit_index - PROMOTE_LAG:
             return step("promote", node, "MemberPromoted", f"promoting {pod} to voter: it holds the log")
-    waiting = [names.pod(node - 1) for node in wanted if node not in view.voters]
-    message = f"waiting for {', '.join(waiting)} to join and catch up" if waiting else None
-    return MembershipPlan((), extra, message)
+    catching_up = [names.pod(node - 1) for node in wanted if node in view.learners]
+    starting = [names.pod(node - 1) for node in wanted if node not in view.members]
+    parts = []
+    if catching_up:
+        parts.append(f"waiting for {', '.join(catching_up)} to catch up")
+    if starting:
+        parts.append(f"waiting for {', '.join(starting)} to start and answer")
+    return MembershipPlan((), extra, "; ".join(parts) or None, recheck=bool(catching_up))

@@ -74,6 +74,7 @@ class Observed:
     issued_secrets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     risk_config_text: str | None = None  # the key ``spec.risk.configMapRef`` names, when it exists
     leader_view: LeaderView | None = None
+    foreign_claims: frozenset[str] = frozenset()  # labelled as ours, but another cluster's data
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,9 @@ class Plan:
     actions: tuple[Action, ...]
     status: HiveClusterStatus
     next_check: datetime | None = None  # when to reconcile again even if nothing changes
+    # A Raft membership step is under way: the runtime moves it on and no Kubernetes watch event
+    # will say so, so look again in about a second rather than at the next timer tick.
+    recheck_soon: bool = False
 
     @property
     def writes(self) -> int:

@@ -213,6 +213,40 @@ def _claims_of_removed_members(observed: Observed, protected: frozenset[tuple[st
     return actions
 
 
+def _without_foreign_claims(
+    desired: list[dict[str, Any]], observed: Observed
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """A claim of ours by name that belongs to an earlier HiveCluster of the same name (deleted
+    with ``retentionPolicy: Retain``) is neither taken over nor used: its pod would resume the old
+    cluster's log as if it were this one. The claim and its pod are left out, and named."""
+    names = names_of(observed.cluster)
+    wanted = {obj["metadata"]["name"] for obj in desired if obj["kind"] == "PersistentVolumeClaim"}
+    taken = set(observed.foreign_claims) & wanted
+    if not taken:
+        return desired, []
+    pods = {
+        names.pod(ordinal)
+        for ordinal in range(observed.cluster.spec.replicas)
+        if names.data_claim(ordinal) in taken
+    }
+    kept = [
+        obj
+        for obj in desired
+        if not (obj["kind"] == "PersistentVolumeClaim" and obj["metadata"]["name"] in taken)
+        and not (
+            obj["kind"] == "Pod"
+            and obj["metadata"]["name"] in pods
+            and ("Pod", obj["metadata"]["name"]) not in observed.objects
+        )
+    ]
+    refusals = [
+        f"PersistentVolumeClaim {claim} holds the data of an earlier HiveCluster named {names.cluster}; "
+        "delete it to start that member afresh (its pod is not created meanwhile)"
+        for claim in sorted(taken)
+    ]
+    return kept, refusals
+
+
 def _risk_actions(observed: Observed) -> tuple[list[Action], str | None]:
     """Send ``spec.risk``'s limits to the leader when its ``riskDefaultsHash`` is not theirs."""
     limits, problem = desired_limits(observed.cluster, observed.risk_config_text)
@@ -245,6 +279,7 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
     refusals: list[str] = []
     rollout: str | None = None
     membership_message: str | None = None
+    recheck = False
     stalled: str | None = None
     certificate_times: CertificateStatus | None = cluster.status.certificates if cluster.status else None
     next_check: datetime | None = None
@@ -312,6 +347,8 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
             if any(o["kind"] == kind for o in desired) and kind not in observed.available_kinds:
                 refusals.append(f"{field}: the {kind} CRD (monitoring.coreos.com) is not installed")
                 desired = [o for o in desired if o["kind"] != kind]
+        desired, refused_claims = _without_foreign_claims(desired, observed)
+        refusals += refused_claims
         members_plan = plan_membership(names, spec.replicas, observed.leader_view, observed.members)
         protected = _still_members(observed, members_plan.keep)
         actions, refused = _object_actions(desired, observed.objects, protected=protected)
@@ -334,6 +371,7 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
         stalled = pod_plan.stalled
         actions += members_plan.actions
         membership_message = members_plan.message
+        recheck = members_plan.recheck
         actions += _claims_of_removed_members(observed, protected)
         risk_actions, problem = _risk_actions(observed)
         actions += risk_actions
@@ -363,4 +401,4 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
     actions += _transition_events(cluster, status.conditions)
     if cluster.status is None or status.model_dump() != cluster.status.model_dump():
         actions.append(PatchStatus(status))
-    return Plan(actions=tuple(actions), status=status, next_check=next_check)
+    return Plan(actions=tuple(actions), status=status, next_check=next_check, recheck_soon=recheck)
