@@ -690,6 +690,17 @@ def test_deletion_keeps_claims_and_backups(ready: dict[str, Any], module_kubectl
     kubectl("delete", "hivecluster", CLUSTER, "-n", ns, "--timeout=60s", timeout=70)
 
 
+def _delete_and_wait_for_pods_gone(kubectl: Kubectl, namespace: str, name: str) -> None:
+    """Delete a HiveCluster and wait until its pods are gone, so their cores are free for the
+    next test."""
+    kubectl("delete", "hivecluster", name, "-n", namespace, "--timeout=60s", timeout=70)
+    wait_for(
+        lambda: not kubectl.pods(namespace, f"hive.dev/cluster={name}"),
+        seconds=60,
+        what=f"the {name} cluster's pods gone (their cores free for the next test)",
+    )
+
+
 def _bundle_certificates(pem: bytes) -> int:
     return pem.count(b"-----BEGIN CERTIFICATE-----")
 
@@ -793,12 +804,7 @@ def test_a_ca_rotation_lands_with_an_overlapping_bundle_and_no_pod_restart(
     reasons = [e["reason"] for e in kubectl.events(home)]
     assert "CARotationStarted" in reasons and "CARotationCompleted" in reasons, reasons
     assert "Killing" not in reasons
-    kubectl("delete", "hivecluster", name, "-n", home, "--timeout=60s", timeout=70)
-    wait_for(
-        lambda: not kubectl.pods(home, f"hive.dev/cluster={name}"),
-        seconds=60,
-        what="the rotor cluster's pods gone (their cores free for the next test)",
-    )
+    _delete_and_wait_for_pods_gone(kubectl, home, name)
 
 
 def test_cert_manager_mode_runs_on_certificates_the_real_cert_manager_issued(
@@ -862,12 +868,7 @@ def test_cert_manager_mode_runs_on_certificates_the_real_cert_manager_issued(
         spec = kubectl.json("get", "pod", pod, "-n", home)["spec"]
         mounted = {v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v}
         assert mounted == {f"{pod}-tls", f"{pod}-audit"}
-    kubectl("delete", "hivecluster", name, "-n", home, "--timeout=60s", timeout=70)
-    wait_for(
-        lambda: not kubectl.pods(home, f"hive.dev/cluster={name}"),
-        seconds=60,
-        what="the cert-manager cluster's pods gone (their cores free for the next test)",
-    )
+    _delete_and_wait_for_pods_gone(kubectl, home, name)
 
 
 def test_scaling_adds_and_removes_raft_members_through_the_admin_api(
@@ -921,12 +922,7 @@ def test_scaling_adds_and_removes_raft_members_through_the_admin_api(
         e.get("note") or e.get("message") for e in kubectl.events(home) if e["reason"] == "MemberRemoved"
     ]
     assert len(removed) >= 2, removed
-    kubectl("delete", "hivecluster", name, "-n", home, "--timeout=60s", timeout=70)
-    wait_for(
-        lambda: not kubectl.pods(home, f"hive.dev/cluster={name}"),
-        seconds=60,
-        what="the elastic cluster's pods gone",
-    )
+    _delete_and_wait_for_pods_gone(kubectl, home, name)
 
 
 def test_single_namespace_mode_needs_only_a_role(

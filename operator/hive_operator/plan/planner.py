@@ -191,7 +191,7 @@ def _still_members(observed: Observed, keep: frozenset[int]) -> frozenset[tuple[
     return frozenset(("Pod", name) for name, ordinal in pods.items() if ordinal + 1 in keep)
 
 
-def _claims_of_removed_members(observed: Observed, protected: frozenset[tuple[str, str]]) -> list[Action]:
+def _claims_of_removed_members(observed: Observed) -> list[Action]:
     """A removed member's claim goes once its pod is gone: scaled up again later, that ordinal
     joins afresh instead of resuming a log from a configuration that no longer holds it."""
     if observed.leader_view is None:
@@ -200,11 +200,7 @@ def _claims_of_removed_members(observed: Observed, protected: frozenset[tuple[st
     actions: list[Action] = []
     for claim, ordinal in sorted(_beyond_replicas(observed, "PersistentVolumeClaim", "data-").items()):
         pod = names.pod(ordinal)
-        if (
-            ("Pod", pod) in observed.objects
-            or ("Pod", pod) in protected
-            or ordinal + 1 in observed.leader_view.members
-        ):
+        if ("Pod", pod) in observed.objects or ordinal + 1 in observed.leader_view.members:
             continue
         actions.append(Delete("v1", "PersistentVolumeClaim", claim))
         actions.append(
@@ -372,7 +368,7 @@ def plan(observed: Observed, *, context: OperatorContext, now: datetime) -> Plan
         actions += members_plan.actions
         membership_message = members_plan.message
         recheck = members_plan.recheck
-        actions += _claims_of_removed_members(observed, protected)
+        actions += _claims_of_removed_members(observed)
         risk_actions, problem = _risk_actions(observed)
         actions += risk_actions
         if problem is not None:

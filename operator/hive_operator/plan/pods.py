@@ -139,7 +139,8 @@ def plan_pods(
     if outdated and policy.hold is not None:
         message = f"{message}; held: {policy.hold}"
     elif serving_outdated and settled and everyone_serving and not replacing_now:
-        followers = sorted((name for name in serving_outdated if name != leader), key=_ordinal, reverse=True)
+        # ``desired`` is in ordinal order, so the highest ordinal is the last follower listed.
+        followers = [name for name in reversed(names) if name in serving_outdated and name != leader]
         victim = followers[0] if followers else serving_outdated[0]
         role = "follower" if victim != leader else "leader; it hands leadership over before exiting"
         actions.append(Delete("v1", "Pod", victim))
@@ -190,8 +191,3 @@ def _created(obj: Mapping[str, Any]) -> datetime | None:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         return None
-
-
-def _ordinal(name: str) -> int:
-    tail = name.rsplit("-", 1)[-1]
-    return int(tail) if tail.isdigit() else -1
